@@ -1,0 +1,287 @@
+//! One client connection: read, answer every request already buffered, write
+//! once, repeat (RFC 9112 §9.3 persistence, §9.3.2 pipelining).
+//!
+//! Buffers are allocated once per connection and reused for every request:
+//! the read buffer starts small and grows only up to the head limit, the
+//! output buffer keeps its capacity. Bodies are framed and skipped so the next
+//! pipelined request is read at the right place. On any framing error the
+//! connection gets its 4xx/5xx and is closed.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::TcpStream;
+
+use crate::handler;
+use crate::http::body::{BodySkipper, Progress};
+use crate::http::request::{self, BodyFraming, Version};
+use crate::http::response::{self, Persistence, Status};
+use crate::shard::Shard;
+
+/// Initial read buffer: a typical request head is a few hundred bytes. It
+/// grows (doubling) up to the head limit only for clients that need it.
+const READ_BUFFER_BYTES: usize = 4096;
+/// Flush the output buffer mid-batch beyond this, so a long pipelined burst
+/// does not pile up responses in memory.
+const FLUSH_THRESHOLD_BYTES: usize = 64 * 1024;
+/// A client that does not read its responses is dropped after this.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+/// After a response that closes the connection, how long unread input is
+/// drained so that the close does not turn into a reset that destroys the
+/// response in flight (RFC 9112 §9.6).
+const LINGER: Duration = Duration::from_secs(2);
+/// Most bytes drained while lingering.
+const LINGER_MAX_BYTES: usize = 1 << 20;
+
+/// What to do after a batch of buffered requests was answered.
+enum Next {
+    /// Everything buffered was answered: read more.
+    Read,
+    /// The output buffer is large: write it, then keep answering.
+    Flush,
+    /// Write what is buffered, then close.
+    Close,
+}
+
+/// The per-connection state that outlives one read.
+struct Conn {
+    rbuf: Vec<u8>,
+    /// Bytes of `rbuf` holding data.
+    filled: usize,
+    /// Start of unprocessed data in `rbuf`.
+    pos: usize,
+    wbuf: Vec<u8>,
+    /// The body of the last request, while it is being skipped.
+    body: Option<BodySkipper>,
+    /// When the first byte of the pending head arrived (headers timeout).
+    head_started: Option<Instant>,
+}
+
+impl Conn {
+    /// At a request boundary with nothing buffered.
+    fn is_idle(&self) -> bool {
+        self.pos == self.filled && self.body.is_none()
+    }
+}
+
+/// Serves a connection until it closes; `slot` is its registry entry.
+pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, slot: usize) {
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut conn = Conn {
+        rbuf: vec![0; READ_BUFFER_BYTES],
+        filled: 0,
+        pos: 0,
+        wbuf: Vec::new(),
+        body: None,
+        head_started: None,
+    };
+    let linger = run(&shard, &mut stream, &mut conn, slot).await;
+    shard.conns.borrow_mut().remove(slot);
+    if linger {
+        linger_close(&mut stream).await;
+    }
+    shard.stats.connection_closed();
+}
+
+/// Answers 503 to a connection over the cap, then closes it.
+pub async fn reject(shard: Rc<Shard>, mut stream: TcpStream) {
+    let mut out = Vec::new();
+    handler::write_error(
+        &shard,
+        &mut out,
+        Status::ServiceUnavailable,
+        "too many connections",
+        Persistence::Close,
+        handler::RETRY_AFTER,
+        true,
+    );
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    if stream.write_all(&out).await.is_ok() {
+        linger_close(&mut stream).await;
+    }
+}
+
+/// The connection loop; returns whether the close should linger.
+async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize) -> bool {
+    loop {
+        let next = answer_buffered(shard, conn).await;
+        if !conn.wbuf.is_empty() {
+            let written = stream.write_all(&conn.wbuf).await;
+            conn.wbuf.clear();
+            if written.is_err() {
+                return false;
+            }
+        }
+        match next {
+            Next::Close => return true,
+            Next::Flush => continue,
+            Next::Read => {}
+        }
+        if shard.draining.get() && conn.is_idle() {
+            return false;
+        }
+        make_room(conn, shard.config.max_head_bytes);
+        if conn.filled == conn.rbuf.len() {
+            // Cannot happen with the parser's limits; never spin on it.
+            let status = handler::write_parse_error(
+                shard,
+                &mut conn.wbuf,
+                request::ParseError::HeadTooLarge,
+            );
+            shard.stats.record_response(status, 1);
+            let _ = stream.write_all(&conn.wbuf).await;
+            return true;
+        }
+        let idle = conn.is_idle();
+        let timeout = if idle || conn.body.is_some() {
+            Duration::from_millis(shard.config.keep_alive_timeout_ms)
+        } else {
+            let started = conn.head_started.unwrap_or_else(Instant::now);
+            let deadline = started + Duration::from_millis(shard.config.headers_timeout_ms);
+            deadline.saturating_duration_since(Instant::now())
+        };
+        let _ = stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        if idle {
+            shard.conns.borrow_mut().set_idle(slot, true);
+        }
+        let read = stream.read(&mut conn.rbuf[conn.filled..]).await;
+        if idle {
+            shard.conns.borrow_mut().set_idle(slot, false);
+        }
+        match read {
+            Ok(0) => return false,
+            Ok(n) => conn.filled += n,
+            Err(err)
+                if err.kind() == std::io::ErrorKind::TimedOut && !idle && conn.body.is_none() =>
+            {
+                // RFC 9110 §15.5.9: the head did not arrive in time.
+                shard.clock.borrow_mut().refresh();
+                let status = Status::RequestTimeout;
+                handler::write_error(
+                    shard,
+                    &mut conn.wbuf,
+                    status,
+                    "request head timeout",
+                    Persistence::Close,
+                    b"",
+                    true,
+                );
+                shard.stats.record_response(status, 1);
+                let _ = stream.write_all(&conn.wbuf).await;
+                return true;
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Moves unprocessed bytes to the front and grows the buffer when a partial
+/// head fills it, up to the head limit (the parser refuses a head that
+/// reaches the limit incomplete, so the buffer never needs more).
+fn make_room(conn: &mut Conn, max_head_bytes: usize) {
+    if conn.pos == conn.filled {
+        conn.pos = 0;
+        conn.filled = 0;
+    } else if conn.pos > 0 {
+        conn.rbuf.copy_within(conn.pos..conn.filled, 0);
+        conn.filled -= conn.pos;
+        conn.pos = 0;
+    }
+    let cap = max_head_bytes.max(READ_BUFFER_BYTES);
+    if conn.filled == conn.rbuf.len() && conn.rbuf.len() < cap {
+        let grown = (conn.rbuf.len() * 2).min(cap);
+        conn.rbuf.resize(grown, 0);
+    }
+}
+
+/// Answers every complete request in the read buffer into the output buffer.
+async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
+    shard.clock.borrow_mut().refresh();
+    let limits = shard.config.limits();
+    loop {
+        if let Some(skipper) = conn.body.as_mut() {
+            match skipper.skip(&conn.rbuf[conn.pos..conn.filled]) {
+                Ok(Progress::NeedMore { consumed }) => {
+                    conn.pos += consumed;
+                    return Next::Read;
+                }
+                Ok(Progress::Done { consumed }) => {
+                    conn.pos += consumed;
+                    conn.body = None;
+                }
+                Err(err) => {
+                    let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
+                    shard.stats.record_response(status, 1);
+                    return Next::Close;
+                }
+            }
+        }
+        if conn.pos == conn.filled {
+            return Next::Read;
+        }
+        // Part of a head is here: the headers timeout runs from now.
+        conn.head_started.get_or_insert_with(Instant::now);
+        let started = quanta::Instant::now();
+        let head = match request::parse_head(&conn.rbuf[conn.pos..conn.filled], &limits) {
+            Ok(Some(head)) => head,
+            Ok(None) => return Next::Read,
+            Err(err) => {
+                let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
+                shard.stats.record_response(status, elapsed_us(started));
+                return Next::Close;
+            }
+        };
+        conn.head_started = None;
+        let keep_alive = head.keep_alive && !shard.draining.get();
+        let persistence = match (keep_alive, head.version) {
+            (false, _) => Persistence::Close,
+            (true, Version::Http11) => Persistence::KeepAlive,
+            (true, Version::Http10) => Persistence::KeepAliveHttp10,
+        };
+        let has_body = !matches!(head.body, BodyFraming::None | BodyFraming::Length(0));
+        if head.expect_continue && has_body && head.version == Version::Http11 {
+            conn.wbuf.extend_from_slice(response::CONTINUE);
+        }
+        let status = handler::respond(shard, &head, persistence, &mut conn.wbuf).await;
+        shard.stats.record_response(status, elapsed_us(started));
+        if shard.config.access_log {
+            tracing::info!(target: "access", shard = shard.id, method = ?head.method, path = head.path,
+                status = status.code(), "request");
+        }
+        conn.pos += head.head_len;
+        conn.body = BodySkipper::new(head.body, limits.max_body_bytes);
+        if persistence == Persistence::Close {
+            return Next::Close;
+        }
+        if conn.wbuf.len() >= FLUSH_THRESHOLD_BYTES {
+            return Next::Flush;
+        }
+    }
+}
+
+fn elapsed_us(started: quanta::Instant) -> u64 {
+    started.elapsed().as_micros() as u64
+}
+
+/// Closes our side after the last response and reads (and drops) what the
+/// client still sends, for a bounded time, so that its unread data does not
+/// make the kernel reset the connection before the client read our answer.
+async fn linger_close(stream: &mut TcpStream) {
+    if stream.shutdown(std::net::Shutdown::Write).await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + LINGER;
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    while drained < LINGER_MAX_BYTES {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match stream.read(&mut sink).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
+}

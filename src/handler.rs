@@ -1,0 +1,305 @@
+//! Answers one parsed request: admission control, then the endpoint, written
+//! into the connection's output buffer.
+//!
+//! The hot path is a cache hit on `/api/data/{clientId}`: one hash lookup and
+//! one copy of the cached body after a pre-encoded head. A miss serializes the
+//! seed's body straight into the cache entry's reused buffer.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::http::request::{Method, ParseError, RequestHead};
+use crate::http::response::{self, ContentType, Persistence, Status};
+use crate::payload;
+use crate::routes::{self, MetricsFormat, Route};
+use crate::shard::Shard;
+
+/// The seed's overload body, sent with 503 and `Retry-After: 1`.
+pub const BUSY_BODY: &[u8] = br#"{"error":"Server too busy","retry_after":1}"#;
+/// `Retry-After` of an overload 503 (RFC 9110 §10.2.3), as in the seed.
+pub const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
+
+/// Counts a request as in flight for as long as it lives, so an answer that
+/// is abandoned (connection dropped mid-await) still releases its slot.
+struct InFlight<'a>(&'a Shard);
+
+impl<'a> InFlight<'a> {
+    fn enter(shard: &'a Shard) -> Self {
+        shard.stats.request_started();
+        InFlight(shard)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.stats.request_finished();
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Health {
+    status: &'static str,
+    worker: usize,
+    active_requests: u64,
+    cache_size: usize,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+/// Writes a JSON error response from the shard's scratch buffer.
+pub fn write_error(
+    shard: &Shard,
+    out: &mut Vec<u8>,
+    status: Status,
+    message: &str,
+    persistence: Persistence,
+    extra_headers: &[u8],
+    include_body: bool,
+) {
+    let mut scratch = shard.scratch.borrow_mut();
+    scratch.clear();
+    let _ = serde_json::to_writer(&mut *scratch, &ErrorBody { error: message });
+    let clock = shard.clock.borrow();
+    response::write(
+        out,
+        status,
+        ContentType::Json,
+        clock.date(),
+        persistence,
+        extra_headers,
+        &scratch,
+        include_body,
+    );
+}
+
+/// Writes the response to a request that could not be parsed; the caller
+/// closes the connection.
+pub fn write_parse_error(shard: &Shard, out: &mut Vec<u8>, err: ParseError) -> Status {
+    let status = Status::from_code(err.status());
+    write_error(
+        shard,
+        out,
+        status,
+        err.message(),
+        Persistence::Close,
+        b"",
+        true,
+    );
+    status
+}
+
+/// Answers `head` into `out` and returns the status sent.
+pub async fn respond(
+    shard: &Shard,
+    head: &RequestHead<'_>,
+    persistence: Persistence,
+    out: &mut Vec<u8>,
+) -> Status {
+    let include_body = head.method != Method::Head;
+    if shard.stats.in_flight() >= shard.config.max_concurrent_requests as u64 {
+        let clock = shard.clock.borrow();
+        response::write(
+            out,
+            Status::ServiceUnavailable,
+            ContentType::Json,
+            clock.date(),
+            persistence,
+            RETRY_AFTER,
+            BUSY_BODY,
+            include_body,
+        );
+        return Status::ServiceUnavailable;
+    }
+    let _in_flight = InFlight::enter(shard);
+    match routes::route(head.method, head.path) {
+        Route::Data(client_id) => data(shard, client_id, persistence, include_body, out).await,
+        Route::Health => health(shard, persistence, include_body, out),
+        Route::Metrics(format) => metrics(shard, format, persistence, include_body, out).await,
+        Route::BadClientId => {
+            let msg = "invalid clientId: 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
+            write_error(
+                shard,
+                out,
+                Status::BadRequest,
+                msg,
+                persistence,
+                b"",
+                include_body,
+            );
+            Status::BadRequest
+        }
+        Route::MethodNotAllowed(allow) => {
+            let status = Status::MethodNotAllowed;
+            write_error(
+                shard,
+                out,
+                status,
+                "Method Not Allowed",
+                persistence,
+                allow,
+                include_body,
+            );
+            status
+        }
+        Route::NotFound => {
+            write_error(
+                shard,
+                out,
+                Status::NotFound,
+                "Not Found",
+                persistence,
+                b"",
+                include_body,
+            );
+            Status::NotFound
+        }
+    }
+}
+
+async fn data(
+    shard: &Shard,
+    client_id: &str,
+    persistence: Persistence,
+    include_body: bool,
+    out: &mut Vec<u8>,
+) -> Status {
+    let key = client_id.as_bytes();
+    let now_ms = shard.clock.borrow().now_ms();
+    {
+        let mut cache = shard.cache.borrow_mut();
+        if let Some(body) = cache.get(key, now_ms) {
+            let clock = shard.clock.borrow();
+            let date = clock.date();
+            response::write(
+                out,
+                Status::Ok,
+                ContentType::Json,
+                date,
+                persistence,
+                b"",
+                body,
+                include_body,
+            );
+            return Status::Ok;
+        }
+    }
+    simulate_origin(shard).await;
+    let mut clock = shard.clock.borrow_mut();
+    if shard.config.origin_delay_ms > 0 || shard.config.origin_cpu_us > 0 {
+        clock.refresh();
+    }
+    let value = shard.rng.borrow_mut().next_f64() * 1000.0;
+    let mut cache = shard.cache.borrow_mut();
+    let body = cache.insert(key, clock.now_ms());
+    payload::write_body(body, client_id, clock.unix_ms(), shard.id, value);
+    response::write(
+        out,
+        Status::Ok,
+        ContentType::Json,
+        clock.date(),
+        persistence,
+        b"",
+        body,
+        include_body,
+    );
+    Status::Ok
+}
+
+/// The seed's "simulate real processing" on a miss: a delay that leaves the
+/// shard free for other connections, and CPU work that does not.
+async fn simulate_origin(shard: &Shard) {
+    if shard.config.origin_delay_ms > 0 {
+        glommio::timer::sleep(Duration::from_millis(shard.config.origin_delay_ms)).await;
+    }
+    if shard.config.origin_cpu_us > 0 {
+        let until = std::time::Instant::now() + Duration::from_micros(shard.config.origin_cpu_us);
+        while std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+fn health(
+    shard: &Shard,
+    persistence: Persistence,
+    include_body: bool,
+    out: &mut Vec<u8>,
+) -> Status {
+    let mut scratch = shard.scratch.borrow_mut();
+    scratch.clear();
+    let status = if shard.draining.get() {
+        // Load balancers stop sending to an instance that is going away.
+        let _ = serde_json::to_writer(&mut *scratch, &ErrorLikeStatus { status: "draining" });
+        Status::ServiceUnavailable
+    } else {
+        let body = Health {
+            status: "healthy",
+            worker: shard.id,
+            active_requests: shard.stats.in_flight(),
+            cache_size: shard.cache.borrow().len(),
+        };
+        let _ = serde_json::to_writer(&mut *scratch, &body);
+        Status::Ok
+    };
+    let clock = shard.clock.borrow();
+    response::write(
+        out,
+        status,
+        ContentType::Json,
+        clock.date(),
+        persistence,
+        b"",
+        &scratch,
+        include_body,
+    );
+    status
+}
+
+#[derive(Serialize)]
+struct ErrorLikeStatus {
+    status: &'static str,
+}
+
+async fn metrics(
+    shard: &Shard,
+    format: MetricsFormat,
+    persistence: Persistence,
+    include_body: bool,
+    out: &mut Vec<u8>,
+) -> Status {
+    let Some(body) = shard.metrics(format).await else {
+        let status = Status::ServiceUnavailable;
+        write_error(
+            shard,
+            out,
+            status,
+            "metrics unavailable",
+            persistence,
+            RETRY_AFTER,
+            include_body,
+        );
+        return status;
+    };
+    let content_type = match format {
+        MetricsFormat::Json => ContentType::Json,
+        MetricsFormat::Prometheus => ContentType::PrometheusText,
+    };
+    let mut clock = shard.clock.borrow_mut();
+    clock.refresh();
+    response::write(
+        out,
+        Status::Ok,
+        content_type,
+        clock.date(),
+        persistence,
+        b"",
+        &body,
+        include_body,
+    );
+    Status::Ok
+}

@@ -1,0 +1,5 @@
+//! HTTP/1.1 protocol pieces (RFC 9112): request head parsing, body framing.
+
+pub mod body;
+pub mod request;
+pub mod response;

@@ -1,0 +1,105 @@
+//! Process resource limits the server depends on: locked memory for io_uring
+//! and file descriptors for connections. Both soft limits are raised toward
+//! their hard limits at start, so a default container (`ulimit -n 1024`) does
+//! not cap the server below what its host allows.
+
+use std::io;
+
+/// Locked memory one glommio executor needs for its rings and registered
+/// buffers, with the small `io_memory` percore asks for (network I/O does not
+/// use glommio's registered DMA buffers). glommio documents ≥ 512 KiB.
+pub const MEMLOCK_PER_EXECUTOR_BYTES: u64 = 512 * 1024;
+
+/// Registered I/O memory asked of each executor. glommio's default (10 MiB)
+/// is for storage I/O and would not fit an 8 MiB memlock limit twice; glommio
+/// never goes below 64 KiB.
+pub const IO_MEMORY_BYTES: usize = 64 * 1024;
+
+/// Soft and hard value of one limit.
+#[derive(Clone, Copy, Debug)]
+pub struct Limit {
+    /// What the process may use now.
+    pub soft: u64,
+    /// What the soft limit may be raised to without privileges.
+    pub hard: u64,
+}
+
+fn get(resource: libc::__rlimit_resource_t) -> io::Result<Limit> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit struct for the duration of the call.
+    if unsafe { libc::getrlimit(resource, &mut rl) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Limit {
+        soft: rl.rlim_cur,
+        hard: rl.rlim_max,
+    })
+}
+
+fn raise_soft_to_hard(resource: libc::__rlimit_resource_t) -> io::Result<Limit> {
+    let limit = get(resource)?;
+    if limit.soft < limit.hard {
+        let rl = libc::rlimit {
+            rlim_cur: limit.hard,
+            rlim_max: limit.hard,
+        };
+        // SAFETY: `rl` is a valid rlimit struct; setrlimit only reads it.
+        if unsafe { libc::setrlimit(resource, &rl) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    get(resource)
+}
+
+/// Raises RLIMIT_MEMLOCK's soft limit to its hard one and checks it leaves
+/// room for `executors` executors. The error names the fix.
+pub fn ensure_memlock(executors: usize) -> Result<Limit, String> {
+    let limit = raise_soft_to_hard(libc::RLIMIT_MEMLOCK)
+        .map_err(|e| format!("cannot read or raise RLIMIT_MEMLOCK: {e}"))?;
+    let needed = MEMLOCK_PER_EXECUTOR_BYTES.saturating_mul(executors as u64);
+    if limit.soft != libc::RLIM_INFINITY && limit.soft < needed {
+        return Err(format!(
+            "RLIMIT_MEMLOCK is {} KiB but {executors} io_uring executors need at least {} KiB. \
+             Raise it: `ulimit -l unlimited` (or `ulimit -l {}`) in the shell, \
+             `--ulimit memlock=-1:-1` with docker run, or `ulimits: {{ memlock: -1 }}` in compose; \
+             or run fewer shards with WORKERS",
+            limit.soft / 1024,
+            needed / 1024,
+            needed / 1024
+        ));
+    }
+    Ok(limit)
+}
+
+/// Raises RLIMIT_NOFILE's soft limit to its hard one and returns the result:
+/// the number of connections the process can hold follows from it.
+pub fn raise_nofile() -> io::Result<Limit> {
+    raise_soft_to_hard(libc::RLIMIT_NOFILE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nofile_soft_reaches_hard() {
+        let l = raise_nofile().unwrap();
+        assert_eq!(l.soft, l.hard);
+    }
+
+    #[test]
+    fn memlock_error_names_the_fix() {
+        // Ask for more executors than any limit short of unlimited allows.
+        let limit = get(libc::RLIMIT_MEMLOCK).unwrap();
+        if limit.hard == libc::RLIM_INFINITY {
+            return; // nothing to refuse on this host
+        }
+        let too_many = (limit.hard / MEMLOCK_PER_EXECUTOR_BYTES + 1) as usize;
+        let msg = ensure_memlock(too_many).unwrap_err();
+        assert!(msg.contains("ulimit -l"), "{msg}");
+        assert!(msg.contains("memlock"), "{msg}");
+    }
+}

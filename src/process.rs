@@ -1,0 +1,160 @@
+//! Process figures read from `/proc/self`: memory, CPU time, file
+//! descriptors, context switches and threads. Read by the control executor
+//! when a metrics endpoint is asked, never on a shard's request path.
+
+use std::fs;
+
+use serde::Serialize;
+
+/// One reading of the process's resource use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessStats {
+    /// Resident set size, bytes (`VmRSS`).
+    pub rss_bytes: u64,
+    /// Peak resident set size, bytes (`VmHWM`).
+    pub peak_rss_bytes: u64,
+    /// CPU time in user mode, seconds.
+    pub cpu_user_seconds: f64,
+    /// CPU time in the kernel, seconds.
+    pub cpu_system_seconds: f64,
+    /// Open file descriptors.
+    pub open_fds: u64,
+    /// RLIMIT_NOFILE soft limit.
+    pub max_fds: u64,
+    /// Voluntary context switches, summed over threads.
+    pub voluntary_context_switches: u64,
+    /// Involuntary context switches, summed over threads.
+    pub involuntary_context_switches: u64,
+    /// Threads in the process.
+    pub threads: u64,
+    /// Process start, seconds since the Unix epoch.
+    pub start_time_seconds: f64,
+}
+
+/// Clock ticks per second for `/proc/*/stat` times.
+fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// Value of a `Key:   123 kB` line in `/proc/*/status`, in the line's unit.
+fn status_field(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Reads the figures; a field that cannot be read is 0.
+pub fn read() -> ProcessStats {
+    let mut stats = ProcessStats::default();
+    let ticks = ticks_per_second();
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        stats.rss_bytes = status_field(&status, "VmRSS") * 1024;
+        stats.peak_rss_bytes = status_field(&status, "VmHWM") * 1024;
+        stats.threads = status_field(&status, "Threads");
+    }
+    // Context switches are per thread in /proc: the process's own status
+    // shows only its main thread, so sum over tasks.
+    if let Ok(tasks) = fs::read_dir("/proc/self/task") {
+        for task in tasks.flatten() {
+            if let Ok(status) = fs::read_to_string(task.path().join("status")) {
+                stats.voluntary_context_switches +=
+                    status_field(&status, "voluntary_ctxt_switches");
+                stats.involuntary_context_switches +=
+                    status_field(&status, "nonvoluntary_ctxt_switches");
+            }
+        }
+    }
+    if let Ok(stat) = fs::read_to_string("/proc/self/stat") {
+        // Fields after the parenthesised command name, which may hold spaces.
+        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // rest[0] is field 3 (state); utime is field 14, stime 15, starttime 22.
+            let field = |n: usize| {
+                f.get(n - 3)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            stats.cpu_user_seconds = field(14) as f64 / ticks;
+            stats.cpu_system_seconds = field(15) as f64 / ticks;
+            stats.start_time_seconds = boot_time_seconds() + field(22) as f64 / ticks;
+        }
+    }
+    if let Ok(fds) = fs::read_dir("/proc/self/fd") {
+        // The directory handle itself is one of the entries.
+        stats.open_fds = (fds.count() as u64).saturating_sub(1);
+    }
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit struct for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        stats.max_fds = rl.rlim_cur;
+    }
+    stats
+}
+
+/// System boot time, seconds since the epoch (`btime` in `/proc/stat`).
+fn boot_time_seconds() -> f64 {
+    fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("btime "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+        .unwrap_or(0) as f64
+}
+
+/// Heap figures from glibc's allocator, reported where the seed reported
+/// V8's heap: (bytes obtained from the system, bytes in use).
+pub fn heap() -> (u64, u64) {
+    #[cfg(target_env = "gnu")]
+    {
+        // SAFETY: mallinfo2 only reads allocator statistics.
+        let m = unsafe { libc::mallinfo2() };
+        ((m.arena + m.hblkhd) as u64, (m.uordblks + m.hblkhd) as u64)
+    }
+    #[cfg(not(target_env = "gnu"))]
+    {
+        (0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_plausible_figures() {
+        let s = read();
+        assert!(s.rss_bytes > 1024 * 1024, "{s:?}");
+        assert!(s.peak_rss_bytes >= s.rss_bytes);
+        assert!(s.open_fds >= 3 && s.open_fds < s.max_fds, "{s:?}");
+        assert!(s.threads >= 1);
+        assert!(s.voluntary_context_switches + s.involuntary_context_switches > 0);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(s.start_time_seconds > now - 3600.0 && s.start_time_seconds <= now + 1.0);
+    }
+
+    #[test]
+    fn status_lines() {
+        let text = "Name:\tx\nVmRSS:\t  1234 kB\nThreads:\t7\n";
+        assert_eq!(status_field(text, "VmRSS"), 1234);
+        assert_eq!(status_field(text, "Threads"), 7);
+        assert_eq!(status_field(text, "Missing"), 0);
+    }
+}

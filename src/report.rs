@@ -1,0 +1,286 @@
+//! Renders the merged figures as `/api/metrics` JSON. Runs on the control
+//! executor, so a metrics request costs a shard a snapshot copy, not the
+//! rendering.
+//!
+//! The seed's keys are kept (`process{pid,uptime,activeRequests}`,
+//! `memory{rss,heapTotal,heapUsed,external}`, `cache{size,hitRate}`); the
+//! heap figures come from glibc's allocator where the seed reported V8's.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::cache::CacheStats;
+use crate::http::response::Status;
+use crate::process::ProcessStats;
+use crate::stats::{hit_rate, ConnectionStats, Merged, ShardSnapshot};
+
+/// Figures of the process that are not the shards' own.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessInfo {
+    /// `/proc/self` reading.
+    pub stats: ProcessStats,
+    /// Seconds since the server started.
+    pub uptime_seconds: f64,
+    /// (heap bytes from the system, heap bytes in use).
+    pub heap: (u64, u64),
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    process: ProcessJson,
+    memory: MemoryJson,
+    cache: CacheJson,
+    requests: RequestsJson,
+    latency: LatencyJson,
+    connections: &'a ConnectionStats,
+    cpu: CpuJson,
+    fds: FdsJson,
+    context_switches: SwitchesJson,
+    threads: u64,
+    shards: Vec<ShardJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProcessJson {
+    pid: u32,
+    uptime: f64,
+    active_requests: u64,
+    workers: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MemoryJson {
+    rss: u64,
+    peak_rss: u64,
+    heap_total: u64,
+    heap_used: u64,
+    external: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheJson {
+    size: u64,
+    hits: u64,
+    misses: u64,
+    evictions: u64,
+    expirations: u64,
+    hit_rate: f64,
+}
+
+impl From<&CacheStats> for CacheJson {
+    fn from(c: &CacheStats) -> Self {
+        CacheJson {
+            size: c.entries,
+            hits: c.hits,
+            misses: c.misses,
+            evictions: c.evictions,
+            expirations: c.expirations,
+            hit_rate: hit_rate(c),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RequestsJson {
+    total: u64,
+    by_status: BTreeMap<u16, u64>,
+}
+
+fn requests_json(by_status: &[u64]) -> RequestsJson {
+    let by_status: BTreeMap<u16, u64> = Status::ALL
+        .iter()
+        .zip(by_status)
+        .filter(|(_, n)| **n > 0)
+        .map(|(s, n)| (s.code(), *n))
+        .collect();
+    RequestsJson {
+        total: by_status.values().sum(),
+        by_status,
+    }
+}
+
+/// Server-side latency, milliseconds.
+#[derive(Serialize)]
+struct LatencyJson {
+    count: u64,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    p999: f64,
+    max: f64,
+}
+
+fn latency_json(h: &Histogram<u64>) -> LatencyJson {
+    let ms = |q: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_quantile(q) as f64 / 1000.0
+        }
+    };
+    LatencyJson {
+        count: h.len(),
+        p50: ms(0.5),
+        p95: ms(0.95),
+        p99: ms(0.99),
+        p999: ms(0.999),
+        max: h.max() as f64 / 1000.0,
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CpuJson {
+    user_seconds: f64,
+    system_seconds: f64,
+}
+
+#[derive(Serialize)]
+struct FdsJson {
+    open: u64,
+    limit: u64,
+}
+
+#[derive(Serialize)]
+struct SwitchesJson {
+    voluntary: u64,
+    involuntary: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardJson<'a> {
+    id: usize,
+    core: usize,
+    requests: RequestsJson,
+    connections: &'a ConnectionStats,
+    active_requests: u64,
+    cache: CacheJson,
+    latency: LatencyJson,
+    restarts: u64,
+}
+
+fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
+    ShardJson {
+        id: s.shard_id,
+        core: s.core,
+        requests: requests_json(&s.requests_by_status),
+        connections: &s.connections,
+        active_requests: s.active_requests,
+        cache: CacheJson::from(&s.cache),
+        latency: latency_json(&s.latency_us),
+        restarts: s.restarts,
+    }
+}
+
+/// `/api/metrics` body.
+pub fn json(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
+    let p = &process.stats;
+    let report = Report {
+        process: ProcessJson {
+            pid: std::process::id(),
+            uptime: process.uptime_seconds,
+            active_requests: merged.active_requests,
+            workers: merged.shards.len(),
+        },
+        memory: MemoryJson {
+            rss: p.rss_bytes,
+            peak_rss: p.peak_rss_bytes,
+            heap_total: process.heap.0,
+            heap_used: process.heap.1,
+            external: 0,
+        },
+        cache: CacheJson::from(&merged.cache),
+        requests: requests_json(&merged.requests_by_status),
+        latency: latency_json(&merged.latency_us),
+        connections: &merged.connections,
+        cpu: CpuJson {
+            user_seconds: p.cpu_user_seconds,
+            system_seconds: p.cpu_system_seconds,
+        },
+        fds: FdsJson {
+            open: p.open_fds,
+            limit: p.max_fds,
+        },
+        context_switches: SwitchesJson {
+            voluntary: p.voluntary_context_switches,
+            involuntary: p.involuntary_context_switches,
+        },
+        threads: p.threads,
+        shards: merged.shards.iter().map(shard_json).collect(),
+    };
+    serde_json::to_vec(&report).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::ShardStats;
+
+    #[test]
+    fn json_has_every_path() {
+        let a = ShardStats::new();
+        a.record_response(Status::Ok, 100);
+        a.record_response(Status::NotFound, 2000);
+        let merged = Merged::from_shards(vec![a.snapshot(0, 0, CacheStats::default())]);
+        let info = ProcessInfo {
+            stats: crate::process::read(),
+            uptime_seconds: 1.5,
+            heap: (10, 5),
+        };
+        let v: serde_json::Value = serde_json::from_slice(&json(&merged, &info)).unwrap();
+        for path in [
+            "/process/pid",
+            "/process/uptime",
+            "/process/activeRequests",
+            "/process/workers",
+            "/memory/rss",
+            "/memory/peakRss",
+            "/memory/heapTotal",
+            "/memory/heapUsed",
+            "/memory/external",
+            "/cache/size",
+            "/cache/hits",
+            "/cache/misses",
+            "/cache/evictions",
+            "/cache/hitRate",
+            "/requests/total",
+            "/requests/byStatus/200",
+            "/requests/byStatus/404",
+            "/latency/p50",
+            "/latency/p95",
+            "/latency/p99",
+            "/latency/p999",
+            "/latency/max",
+            "/connections/active",
+            "/connections/accepted",
+            "/connections/closed",
+            "/connections/rejected",
+            "/cpu/userSeconds",
+            "/cpu/systemSeconds",
+            "/fds/open",
+            "/fds/limit",
+            "/contextSwitches/voluntary",
+            "/contextSwitches/involuntary",
+            "/shards/0/id",
+            "/shards/0/core",
+            "/shards/0/requests/total",
+            "/shards/0/connections/active",
+            "/shards/0/activeRequests",
+            "/shards/0/cache/hitRate",
+            "/shards/0/latency/p99",
+            "/shards/0/restarts",
+        ] {
+            assert!(v.pointer(path).is_some(), "missing {path} in {v}");
+        }
+        assert_eq!(v["requests"]["total"], 2);
+        assert_eq!(v["latency"]["max"].as_f64().unwrap(), 2.0);
+    }
+}

@@ -1,0 +1,166 @@
+//! Starting and stopping the whole server: checks the host, binds one socket
+//! per shard, starts the pinned shard executors and the control executor, and
+//! hands back a handle to stop and join them.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+use crate::limits::{self, IO_MEMORY_BYTES};
+use crate::shard::ShardSetup;
+use crate::{control, listener, shard};
+
+/// What a started server reports about itself.
+#[derive(Clone, Debug)]
+pub struct Started {
+    /// The address every shard listens on (the real port when 0 was asked).
+    pub local_addr: SocketAddr,
+    /// The core of each shard, by shard id.
+    pub cores: Vec<usize>,
+    /// Connections allowed over all shards.
+    pub max_connections: usize,
+    /// RLIMIT_NOFILE soft limit after raising it.
+    pub nofile_limit: u64,
+    /// RLIMIT_MEMLOCK soft limit after raising it, bytes.
+    pub memlock_limit: u64,
+}
+
+/// A running server.
+pub struct ServerHandle {
+    /// Facts about the running server.
+    pub started: Started,
+    stop: UnixStream,
+    shards: Vec<ExecutorJoinHandle<()>>,
+    control: ExecutorJoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Starts a graceful shutdown (as SIGTERM does). A second call exits the
+    /// process at once.
+    pub fn shutdown(&self) {
+        let _ = (&self.stop).write_all(&[1]);
+    }
+
+    /// A new handle on the stop socket, for a signal handler to write to.
+    pub fn stop_socket(&self) -> std::io::Result<UnixStream> {
+        self.stop.try_clone()
+    }
+
+    /// Waits until every shard has drained and the control executor ended.
+    /// Returns how many shards ended in a panic.
+    pub fn join(self) -> usize {
+        let mut panicked = 0;
+        for (id, handle) in self.shards.into_iter().enumerate() {
+            if let Err(err) = handle.join() {
+                tracing::error!(shard = id, error = %err, "shard ended abnormally");
+                panicked += 1;
+            }
+        }
+        let _ = self.control.join();
+        panicked
+    }
+}
+
+/// Hint shown when an io_uring executor cannot start.
+const IO_URING_HINT: &str = "io_uring could not be set up. percore needs Linux >= 5.10 with \
+io_uring allowed: check `sysctl kernel.io_uring_disabled` (must be 0), that the container's \
+seccomp profile allows io_uring_setup/io_uring_enter/io_uring_register (Docker >= 25 blocks them \
+by default: use the shipped seccomp profile), and the memlock limit (`ulimit -l`)";
+
+fn spawn_executor<F, Fut>(
+    builder: LocalExecutorBuilder,
+    what: &str,
+    body: F,
+) -> Result<ExecutorJoinHandle<()>, String>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + 'static,
+{
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let handle = builder
+        .spawn(move || async move {
+            let _ = ready_tx.send(());
+            body().await
+        })
+        .map_err(|e| format!("cannot start {what}: {e}. {IO_URING_HINT}"))?;
+    // The sender is dropped unsent when the executor failed to start.
+    if ready_rx.recv().is_err() {
+        let err = match handle.join() {
+            Err(e) => e.to_string(),
+            Ok(()) => "executor ended before starting".to_string(),
+        };
+        return Err(format!("cannot start {what}: {err}. {IO_URING_HINT}"));
+    }
+    Ok(handle)
+}
+
+/// Starts the server described by `config`. Every failure is a message for
+/// the operator, never a panic.
+pub fn start(config: Config) -> Result<ServerHandle, String> {
+    let started_at = Instant::now();
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    config.validate(cores.len())?;
+    let shard_count = config.shard_count(cores.len());
+    let memlock = limits::ensure_memlock(shard_count + 1)?;
+    let nofile = limits::raise_nofile().map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
+    let max_connections = config.effective_max_connections(nofile.soft);
+    let per_shard = max_connections.div_ceil(shard_count).max(1);
+
+    let addr = SocketAddr::new(config.host, config.port);
+    let listeners = listener::bind_shards(addr, config.backlog, shard_count)
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let local_addr = listeners[0]
+        .local_addr()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let (stop_rx, stop_tx) =
+        UnixStream::pair().map_err(|e| format!("cannot create the stop socket: {e}"))?;
+
+    let mut links = Vec::with_capacity(shard_count);
+    let mut setups = Vec::with_capacity(shard_count);
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let (link, to_control, from_control) = control::link();
+        links.push(link);
+        setups.push(ShardSetup {
+            id,
+            core: cores[id].id,
+            config: config.clone(),
+            max_connections: per_shard,
+            listener,
+            to_control,
+            from_control,
+        });
+    }
+
+    let control_builder = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("control")
+        .io_memory(IO_MEMORY_BYTES);
+    let control = spawn_executor(control_builder, "the control executor", move || {
+        control::run(links, stop_rx, started_at)
+    })?;
+    let mut shards = Vec::with_capacity(shard_count);
+    let shard_cores: Vec<usize> = setups.iter().map(|s| s.core).collect();
+    for setup in setups {
+        let builder = LocalExecutorBuilder::new(Placement::Fixed(setup.core))
+            .name(&format!("shard{}", setup.id))
+            .io_memory(IO_MEMORY_BYTES);
+        let what = format!("shard {} on core {}", setup.id, setup.core);
+        shards.push(spawn_executor(builder, &what, move || shard::run(setup))?);
+    }
+    Ok(ServerHandle {
+        started: Started {
+            local_addr,
+            cores: shard_cores,
+            max_connections,
+            nofile_limit: nofile.soft,
+            memlock_limit: memlock.soft,
+        },
+        stop: stop_tx,
+        shards,
+        control,
+    })
+}

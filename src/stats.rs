@@ -1,0 +1,329 @@
+//! A shard's own figures, and the snapshots the control executor merges.
+//!
+//! Counters are plain `Cell`s: a shard is one thread, so counting costs an
+//! add, with no atomics and no cache lines shared between cores. The control
+//! executor asks each shard for a [`ShardSnapshot`] (a copy of the counters and
+//! of its latency histogram) and merges them: counters summed, histograms
+//! added, never percentiles averaged.
+
+use std::cell::{Cell, RefCell};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::cache::CacheStats;
+use crate::http::response::Status;
+
+/// Highest latency the histograms track, in µs (one hour); larger values
+/// are clamped to it rather than lost.
+pub const LATENCY_MAX_US: u64 = 3_600_000_000;
+/// Significant figures kept by the latency histograms.
+pub const LATENCY_SIGFIG: u8 = 3;
+
+/// A new, empty latency histogram in µs.
+pub fn new_latency_histogram() -> Histogram<u64> {
+    // Bounds are constants within hdrhistogram's accepted range.
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, LATENCY_SIGFIG)
+        .expect("constant histogram bounds are valid")
+}
+
+/// Connection counters of one shard (or, merged, of the server).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ConnectionStats {
+    /// Connections open now.
+    pub active: u64,
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections closed since start.
+    pub closed: u64,
+    /// Connections refused with 503 because the connection cap was reached.
+    pub rejected: u64,
+}
+
+impl ConnectionStats {
+    fn add(&mut self, other: &ConnectionStats) {
+        self.active += other.active;
+        self.accepted += other.accepted;
+        self.closed += other.closed;
+        self.rejected += other.rejected;
+    }
+}
+
+/// Live counters of one shard, updated on its request path.
+pub struct ShardStats {
+    requests_by_status: [Cell<u64>; Status::ALL.len()],
+    accepted: Cell<u64>,
+    closed: Cell<u64>,
+    rejected: Cell<u64>,
+    in_flight: Cell<u64>,
+    latency_us: RefCell<Histogram<u64>>,
+}
+
+impl Default for ShardStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ShardStats {
+    /// All counters at zero.
+    pub fn new() -> Self {
+        ShardStats {
+            requests_by_status: Default::default(),
+            accepted: Cell::new(0),
+            closed: Cell::new(0),
+            rejected: Cell::new(0),
+            in_flight: Cell::new(0),
+            latency_us: RefCell::new(new_latency_histogram()),
+        }
+    }
+
+    /// One response written, with its server-side latency.
+    pub fn record_response(&self, status: Status, latency_us: u64) {
+        let c = &self.requests_by_status[status.index()];
+        c.set(c.get() + 1);
+        // `saturating_record` clamps outliers instead of failing.
+        self.latency_us
+            .borrow_mut()
+            .saturating_record(latency_us.max(1));
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.accepted.set(self.accepted.get() + 1);
+    }
+
+    /// A connection was closed.
+    pub fn connection_closed(&self) {
+        self.closed.set(self.closed.get() + 1);
+    }
+
+    /// A connection was refused because the connection cap was reached.
+    pub fn connection_rejected(&self) {
+        self.rejected.set(self.rejected.get() + 1);
+    }
+
+    /// Requests being served now.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.get()
+    }
+
+    /// A request was admitted.
+    pub fn request_started(&self) {
+        self.in_flight.set(self.in_flight.get() + 1);
+    }
+
+    /// An admitted request was answered.
+    pub fn request_finished(&self) {
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+    }
+
+    /// Connections open now.
+    pub fn active_connections(&self) -> u64 {
+        self.accepted.get() - self.closed.get()
+    }
+
+    /// A copy of everything, for the control executor.
+    pub fn snapshot(&self, shard_id: usize, core: usize, cache: CacheStats) -> ShardSnapshot {
+        let mut requests_by_status = [0; Status::ALL.len()];
+        for (dst, src) in requests_by_status.iter_mut().zip(&self.requests_by_status) {
+            *dst = src.get();
+        }
+        ShardSnapshot {
+            shard_id,
+            core,
+            requests_by_status,
+            connections: ConnectionStats {
+                active: self.active_connections(),
+                accepted: self.accepted.get(),
+                closed: self.closed.get(),
+                rejected: self.rejected.get(),
+            },
+            active_requests: self.in_flight.get(),
+            cache,
+            latency_us: self.latency_us.borrow().clone(),
+            restarts: 0,
+        }
+    }
+}
+
+/// Everything one shard reports, copied at one instant.
+#[derive(Clone, Debug)]
+pub struct ShardSnapshot {
+    /// Which shard.
+    pub shard_id: usize,
+    /// The core it is pinned to.
+    pub core: usize,
+    /// Responses by status, indexed by [`Status::index`].
+    pub requests_by_status: [u64; Status::ALL.len()],
+    /// Connection counters.
+    pub connections: ConnectionStats,
+    /// Requests in flight.
+    pub active_requests: u64,
+    /// Its cache's counters.
+    pub cache: CacheStats,
+    /// Server-side latency of every response so far, µs.
+    pub latency_us: Histogram<u64>,
+    /// Times this shard was restarted after a panic.
+    pub restarts: u64,
+}
+
+impl ShardSnapshot {
+    /// Responses of every status.
+    pub fn requests_total(&self) -> u64 {
+        self.requests_by_status.iter().sum()
+    }
+}
+
+/// The server's figures: every shard's snapshot and their merge.
+#[derive(Clone, Debug)]
+pub struct Merged {
+    /// One entry per shard, by shard id.
+    pub shards: Vec<ShardSnapshot>,
+    /// Sum of the shards' responses by status.
+    pub requests_by_status: [u64; Status::ALL.len()],
+    /// Sum of the shards' connection counters.
+    pub connections: ConnectionStats,
+    /// Sum of in-flight requests.
+    pub active_requests: u64,
+    /// Sum of the shards' cache counters.
+    pub cache: CacheStats,
+    /// The shards' histograms added together.
+    pub latency_us: Histogram<u64>,
+    /// Sum of shard restarts.
+    pub restarts: u64,
+}
+
+impl Merged {
+    /// Merges shard snapshots (in any order; kept sorted by shard id).
+    pub fn from_shards(mut shards: Vec<ShardSnapshot>) -> Merged {
+        shards.sort_by_key(|s| s.shard_id);
+        let mut merged = Merged {
+            requests_by_status: [0; Status::ALL.len()],
+            connections: ConnectionStats::default(),
+            active_requests: 0,
+            cache: CacheStats::default(),
+            latency_us: new_latency_histogram(),
+            restarts: 0,
+            shards: Vec::new(),
+        };
+        for s in &shards {
+            for (dst, src) in merged
+                .requests_by_status
+                .iter_mut()
+                .zip(&s.requests_by_status)
+            {
+                *dst += src;
+            }
+            merged.connections.add(&s.connections);
+            merged.active_requests += s.active_requests;
+            merged.cache.entries += s.cache.entries;
+            merged.cache.hits += s.cache.hits;
+            merged.cache.misses += s.cache.misses;
+            merged.cache.evictions += s.cache.evictions;
+            merged.cache.expirations += s.cache.expirations;
+            // Same bounds on both sides, so `add` cannot fail.
+            let _ = merged.latency_us.add(&s.latency_us);
+            merged.restarts += s.restarts;
+        }
+        merged.shards = shards;
+        merged
+    }
+
+    /// Responses of every status.
+    pub fn requests_total(&self) -> u64 {
+        self.requests_by_status.iter().sum()
+    }
+
+    /// Counts one more 200 on `shard_id`: the metrics response being built,
+    /// which the snapshot could not yet contain.
+    pub fn count_pending_ok(&mut self, shard_id: usize) {
+        self.requests_by_status[Status::Ok.index()] += 1;
+        if let Some(s) = self.shards.iter_mut().find(|s| s.shard_id == shard_id) {
+            s.requests_by_status[Status::Ok.index()] += 1;
+        }
+    }
+}
+
+/// hits / (hits + misses), 0 before any lookup.
+pub fn hit_rate(cache: &CacheStats) -> f64 {
+    let lookups = cache.hits + cache.misses;
+    if lookups == 0 {
+        0.0
+    } else {
+        cache.hits as f64 / lookups as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merging per-shard histograms gives the percentiles of one histogram fed
+    /// every sample: merging adds counts, it does not average percentiles.
+    #[test]
+    fn merged_percentiles_equal_single_histogram() {
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut one = new_latency_histogram();
+        let shards: Vec<ShardSnapshot> = (0..4)
+            .map(|id| {
+                let stats = ShardStats::new();
+                for _ in 0..5_000 {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    // Shards with different latency profiles.
+                    let v = 1 + rng % (100 * (id as u64 + 1) * (id as u64 + 1));
+                    stats.record_response(Status::Ok, v);
+                    one.record(v).unwrap();
+                }
+                stats.snapshot(id, id, CacheStats::default())
+            })
+            .collect();
+        let merged = Merged::from_shards(shards);
+        for q in [0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(
+                merged.latency_us.value_at_quantile(q),
+                one.value_at_quantile(q)
+            );
+        }
+        assert_eq!(merged.latency_us.len(), 20_000);
+        assert_eq!(merged.requests_total(), 20_000);
+    }
+
+    #[test]
+    fn counters_sum() {
+        let a = ShardStats::new();
+        let b = ShardStats::new();
+        a.connection_opened();
+        a.connection_opened();
+        a.connection_closed();
+        b.connection_opened();
+        b.connection_rejected();
+        a.record_response(Status::NotFound, 10);
+        b.record_response(Status::Ok, 10);
+        let cache = CacheStats {
+            entries: 1,
+            hits: 3,
+            misses: 1,
+            evictions: 0,
+            expirations: 0,
+        };
+        let mut m = Merged::from_shards(vec![b.snapshot(1, 1, cache), a.snapshot(0, 0, cache)]);
+        assert_eq!(m.shards[0].shard_id, 0);
+        assert_eq!(
+            m.connections,
+            ConnectionStats {
+                active: 2,
+                accepted: 3,
+                closed: 1,
+                rejected: 1
+            }
+        );
+        assert_eq!(m.cache.hits, 6);
+        assert_eq!(hit_rate(&m.cache), 0.75);
+        m.count_pending_ok(1);
+        assert_eq!(m.requests_total(), 3);
+        assert_eq!(m.shards[1].requests_total(), 2);
+    }
+}
