@@ -20,7 +20,7 @@ use glommio::net::UnixStream;
 
 use crate::report::{self, ProcessInfo};
 use crate::routes::MetricsFormat;
-use crate::stats::{Merged, ShardSnapshot};
+use crate::stats::{new_latency_histogram, Merged, ShardSnapshot};
 
 /// Messages from a shard to the control executor.
 pub enum ToControl {
@@ -43,6 +43,9 @@ pub enum ToShard {
     MetricsBody(Vec<u8>),
     /// Stop accepting and drain.
     Drain,
+    /// A cleared latency histogram for the shard's next snapshot to swap in
+    /// (see [`crate::stats`]).
+    SpareHistogram(Box<hdrhistogram::Histogram<u64>>),
 }
 
 /// Capacity of each channel between the control executor and a shard.
@@ -111,6 +114,8 @@ pub async fn run(links: Vec<ShardLink>, stop: std::os::unix::net::UnixStream, st
     drop(events_tx);
 
     let mut alive = vec![true; shards];
+    // Every latency sample of each shard so far; shards send only new ones.
+    let mut latency_totals: Vec<_> = (0..shards).map(|_| new_latency_histogram()).collect();
     let mut pending: Vec<(usize, MetricsFormat)> = Vec::new();
     let mut round: Option<Round> = None;
     let mut stops = 0;
@@ -122,7 +127,15 @@ pub async fn run(links: Vec<ShardLink>, stop: std::os::unix::net::UnixStream, st
             Event::FromShard(_, ToControl::Metrics { shard_id, format }) => {
                 pending.push((shard_id, format))
             }
-            Event::FromShard(id, ToControl::Snapshot(snap)) => {
+            Event::FromShard(id, ToControl::Snapshot(mut snap)) => {
+                let total = &mut latency_totals[id];
+                // Same bounds on both sides, so `add` cannot fail.
+                let _ = total.add(&snap.latency_us);
+                let mut spare = std::mem::replace(&mut snap.latency_us, total.clone());
+                spare.reset();
+                let _ = senders[id]
+                    .send(ToShard::SpareHistogram(Box::new(spare)))
+                    .await;
                 if let Some(r) = round.as_mut() {
                     r.awaiting[id] = false;
                     r.snapshots.push(*snap);

@@ -233,6 +233,7 @@ async fn control_messages(
                     let _ = waiter.try_send(body);
                 }
             }
+            ToShard::SpareHistogram(spare) => shard.stats.give_spare(*spare),
             ToShard::Drain => {
                 shard.draining.set(true);
                 let _ = drain_tx.try_send(());
