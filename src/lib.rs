@@ -15,6 +15,7 @@ pub mod handler;
 pub mod http;
 pub mod limits;
 pub mod listener;
+pub mod load;
 pub mod payload;
 pub mod process;
 pub mod prometheus;

@@ -1,0 +1,1 @@
+//! The load generator `percore-load` (the seed's "Load Generator" box).
