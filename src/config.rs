@@ -36,6 +36,9 @@ pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// Upper bound of a graceful shutdown, below Docker's 30 s stop timeout.
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 25_000;
+/// Grace for connections idle when shutdown begins: long enough for a client
+/// in a request loop to send its next request, short enough to exit quickly.
+pub const DEFAULT_DRAIN_IDLE_GRACE_MS: u64 = 1_000;
 /// File descriptors kept back from `max connections` for listeners, io_uring,
 /// logs and `/proc` reads.
 pub const RESERVED_FDS: u64 = 64;
@@ -127,6 +130,11 @@ pub struct Config {
     /// Longest a graceful shutdown may take before the remaining connections are cut.
     #[arg(long, env = "DRAIN_TIMEOUT_MS", default_value_t = DEFAULT_DRAIN_TIMEOUT_MS)]
     pub drain_timeout_ms: u64,
+
+    /// On shutdown, how long a connection idle at that moment may still send
+    /// one last request (answered with `Connection: close`) before it is closed.
+    #[arg(long, env = "DRAIN_IDLE_GRACE_MS", default_value_t = DEFAULT_DRAIN_IDLE_GRACE_MS)]
+    pub drain_idle_grace_ms: u64,
 
     /// Simulated backend latency on a cache miss (the shard stays free meanwhile).
     #[arg(long, env = "ORIGIN_DELAY_MS", default_value_t = 0,

@@ -118,9 +118,6 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             Next::Flush => continue,
             Next::Read => {}
         }
-        if shard.draining.get() && conn.is_idle() {
-            return false;
-        }
         make_room(conn, shard.config.max_head_bytes);
         if conn.filled == conn.rbuf.len() {
             // Cannot happen with the parser's limits; never spin on it.

@@ -6,11 +6,13 @@
 //! endpoints and orders the drain on shutdown. Nothing on the request path is
 //! shared between shards.
 
+pub mod acceptor;
 pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod conn;
 pub mod control;
+pub mod drain;
 pub mod handler;
 pub mod http;
 pub mod limits;
@@ -19,6 +21,7 @@ pub mod load;
 pub mod payload;
 pub mod process;
 pub mod prometheus;
+pub mod registry;
 pub mod report;
 pub mod routes;
 pub mod server;

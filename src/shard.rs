@@ -7,12 +7,10 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
-use std::time::Duration;
 
-use futures_lite::future;
-use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::local_channel::{self, LocalSender};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
 
@@ -21,78 +19,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{ToControl, ToShard};
 use crate::payload::Rng;
+use crate::registry::Registry;
 use crate::routes::MetricsFormat;
 use crate::stats::ShardStats;
-
-/// Longest pause between accept retries when the process is out of file
-/// descriptors (EMFILE/ENFILE): backing off instead of spinning on a core.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-/// First pause after an accept error.
-const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(1);
-/// How often a draining shard checks whether its connections are gone.
-const DRAIN_POLL: Duration = Duration::from_millis(5);
-
-/// Open connections of a shard: their fds and whether each is idle between
-/// requests, so that a drain can wake exactly the idle ones.
-#[derive(Default)]
-pub struct Registry {
-    slots: Vec<Option<(RawFd, bool)>>,
-    free: Vec<usize>,
-    len: usize,
-}
-
-impl Registry {
-    /// Adds a connection, returning its slot.
-    pub fn insert(&mut self, fd: RawFd) -> usize {
-        self.len += 1;
-        if let Some(slot) = self.free.pop() {
-            self.slots[slot] = Some((fd, false));
-            slot
-        } else {
-            self.slots.push(Some((fd, false)));
-            self.slots.len() - 1
-        }
-    }
-
-    /// Marks a connection idle (waiting for a new request) or busy.
-    pub fn set_idle(&mut self, slot: usize, idle: bool) {
-        if let Some(Some(entry)) = self.slots.get_mut(slot) {
-            entry.1 = idle;
-        }
-    }
-
-    /// Removes a connection.
-    pub fn remove(&mut self, slot: usize) {
-        if let Some(entry) = self.slots.get_mut(slot) {
-            if entry.take().is_some() {
-                self.len -= 1;
-                self.free.push(slot);
-            }
-        }
-    }
-
-    /// Connections open.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// No connection open.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Shuts down the read side of every idle connection (or of all with
-    /// `all`), so that their pending read returns end-of-file and they close.
-    fn shutdown_reads(&self, all: bool) {
-        for (fd, idle) in self.slots.iter().flatten() {
-            if all || *idle {
-                // SAFETY: the fd belongs to a live connection of this shard
-                // (removed from the registry before it is closed).
-                unsafe { libc::shutdown(*fd, if all { libc::SHUT_RDWR } else { libc::SHUT_RD }) };
-            }
-        }
-    }
-}
 
 /// The state of one shard, shared by its tasks.
 pub struct Shard {
@@ -168,7 +97,8 @@ pub async fn run(setup: ShardSetup) {
     let to_control = setup.to_control.connect().await;
     // SAFETY: the fd comes from a listening socket this function owns; the
     // glommio listener takes over closing it.
-    let listener = unsafe { TcpListener::from_raw_fd(setup.listener.into_raw_fd()) };
+    let listen_fd = setup.listener.into_raw_fd();
+    let listener = unsafe { TcpListener::from_raw_fd(listen_fd) };
     let config = setup.config;
     let shard = Rc::new(Shard {
         id: setup.id,
@@ -189,9 +119,8 @@ pub async fn run(setup: ShardSetup) {
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
     tracing::debug!(shard = shard.id, core = shard.core, "shard started");
 
-    accept_until_drain(&shard, &listener, &drain_rx).await;
-    drop(listener);
-    drain_connections(&shard).await;
+    crate::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
+    crate::drain::connections(&shard).await;
     // Tell the control executor this shard is gone (the detached tasks that
     // still hold the shard may outlive this future).
     shard.to_control.close();
@@ -242,87 +171,3 @@ async fn control_messages(
     }
 }
 
-/// Accepts connections until the drain order arrives.
-async fn accept_until_drain(shard: &Rc<Shard>, listener: &TcpListener, drain: &LocalReceiver<()>) {
-    let mut backoff = ACCEPT_BACKOFF_MIN;
-    let mut last_error_log: Option<std::time::Instant> = None;
-    loop {
-        let accepted = future::or(async { Some(listener.accept().await) }, async {
-            drain.recv().await;
-            None
-        })
-        .await;
-        let Some(accepted) = accepted else { return };
-        match accepted {
-            Ok(stream) => {
-                backoff = ACCEPT_BACKOFF_MIN;
-                if shard.conns.borrow().len() >= shard.max_connections {
-                    shard.stats.connection_rejected();
-                    glommio::spawn_local(crate::conn::reject(shard.clone(), stream)).detach();
-                    continue;
-                }
-                shard.stats.connection_opened();
-                let slot = shard.conns.borrow_mut().insert(stream.as_raw_fd());
-                glommio::spawn_local(crate::conn::serve(shard.clone(), stream, slot)).detach();
-            }
-            Err(err) => {
-                // EMFILE/ENFILE and the like: the error stays until fds are
-                // freed, so retrying at once would spin the core.
-                let now = std::time::Instant::now();
-                if last_error_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-                    tracing::warn!(shard = shard.id, error = %err, backoff_ms = backoff.as_millis() as u64,
-                        "accept failed; backing off");
-                    last_error_log = Some(now);
-                }
-                let slept = future::or(
-                    async {
-                        glommio::timer::sleep(backoff).await;
-                        true
-                    },
-                    async {
-                        drain.recv().await;
-                        false
-                    },
-                )
-                .await;
-                if !slept {
-                    return;
-                }
-                backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
-            }
-        }
-    }
-}
-
-/// Waits for this shard's connections to finish: idle ones are woken to
-/// close, busy ones close after their current response; whatever is left at
-/// the drain timeout is cut.
-async fn drain_connections(shard: &Rc<Shard>) {
-    let mut deadline =
-        std::time::Instant::now() + Duration::from_millis(shard.config.drain_timeout_ms);
-    let mut cut = false;
-    loop {
-        if shard.conns.borrow().is_empty() {
-            return;
-        }
-        let now = std::time::Instant::now();
-        if now >= deadline {
-            if cut {
-                // Shut down twice and still open: nothing more to wait for.
-                tracing::warn!(
-                    shard = shard.id,
-                    left = shard.conns.borrow().len(),
-                    "drain timeout"
-                );
-                return;
-            }
-            shard.conns.borrow().shutdown_reads(true);
-            cut = true;
-            // Cut connections end at their next poll; give them that long.
-            deadline = now + Duration::from_secs(1);
-        } else {
-            shard.conns.borrow().shutdown_reads(false);
-        }
-        glommio::timer::sleep(DRAIN_POLL).await;
-    }
-}
