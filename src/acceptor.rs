@@ -42,7 +42,12 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
 
 /// Accepts until `drain` fires, then empties the accept queue and closes
 /// the listener. `listen_fd` is `listener`'s fd.
-pub async fn run(shard: &Rc<Shard>, listener: TcpListener, listen_fd: RawFd, drain: &LocalReceiver<()>) {
+pub async fn run(
+    shard: &Rc<Shard>,
+    listener: TcpListener,
+    listen_fd: RawFd,
+    drain: &LocalReceiver<()>,
+) {
     let mut backoff = BACKOFF_MIN;
     let mut last_error_log: Option<Instant> = None;
     let mut pending = Box::pin(listener.accept());
@@ -100,6 +105,7 @@ pub async fn run(shard: &Rc<Shard>, listener: TcpListener, listen_fd: RawFd, dra
     if let Some(Ok(stream)) = last {
         admit(shard, stream);
     }
+    crate::death::listener_closed();
     drop(listener);
 }
 

@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use futures_lite::AsyncReadExt;
 use glommio::channels::local_channel::{self, LocalSender};
-use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::UnixStream;
 
 use crate::report::{self, ProcessInfo};
 use crate::routes::MetricsFormat;
 use crate::stats::{new_latency_histogram, Merged, ShardSnapshot};
+use crate::supervisor::{ShardPlan, Supervisor};
 
 /// Messages from a shard to the control executor.
 pub enum ToControl {
@@ -51,33 +51,13 @@ pub enum ToShard {
 /// Capacity of each channel between the control executor and a shard.
 pub const CHANNEL_CAPACITY: usize = 1024;
 
-/// The control executor's ends of one shard's channels.
-pub struct ShardLink {
-    /// Messages from the shard.
-    pub from_shard: SharedReceiver<ToControl>,
-    /// Messages to the shard.
-    pub to_shard: SharedSender<ToShard>,
-}
-
-/// Makes the channel pair between the control executor and one shard:
-/// returns (control's ends, shard's sender, shard's receiver).
-pub fn link() -> (ShardLink, SharedSender<ToControl>, SharedReceiver<ToShard>) {
-    let (to_control, from_shard) = glommio::channels::shared_channel::new_bounded(CHANNEL_CAPACITY);
-    let (to_shard, from_control) = glommio::channels::shared_channel::new_bounded(CHANNEL_CAPACITY);
-    (
-        ShardLink {
-            from_shard,
-            to_shard,
-        },
-        to_control,
-        from_control,
-    )
-}
-
 /// What the control loop reacts to.
-enum Event {
-    FromShard(usize, ToControl),
-    ShardGone(usize),
+pub enum Event {
+    /// A message from incarnation `.1` of shard `.0`.
+    FromShard(usize, u64, ToControl),
+    /// Incarnation `.1` of shard `.0` ended (drained or died).
+    ShardGone(usize, u64),
+    /// SIGTERM/SIGINT (or [`crate::server::ServerHandle::shutdown`]).
     Stop,
 }
 
@@ -90,75 +70,85 @@ struct Round {
     snapshots: Vec<ShardSnapshot>,
 }
 
-/// Runs the control executor until every shard has finished.
-/// `stop` is the read end of the socket that signal handlers (and
-/// [`crate::server::ServerHandle::shutdown`]) write a byte to.
-pub async fn run(links: Vec<ShardLink>, stop: std::os::unix::net::UnixStream, started: Instant) {
-    let shards = links.len();
+/// Runs the control executor: starts a shard per listener (reporting the
+/// outcome on `ready`), then serves metrics rounds, restarts dead shards and
+/// orders the drain, until every shard has finished. `stop` is the read end
+/// of the socket that signal handlers write a byte to.
+pub async fn run(
+    plan: ShardPlan,
+    listeners: Vec<std::net::TcpListener>,
+    stop: std::os::unix::net::UnixStream,
+    started: Instant,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
     let (events_tx, events_rx) = local_channel::new_unbounded::<Event>();
     let events_tx = Rc::new(events_tx);
-    let mut senders: Vec<ConnectedSender<ToShard>> = Vec::with_capacity(shards);
-    for (id, link) in links.into_iter().enumerate() {
-        senders.push(link.to_shard.connect().await);
-        let rx = link.from_shard.connect().await;
-        let tx = events_tx.clone();
-        glommio::spawn_local(async move {
-            while let Some(msg) = rx.recv().await {
-                let _ = tx.try_send(Event::FromShard(id, msg));
-            }
-            let _ = tx.try_send(Event::ShardGone(id));
-        })
-        .detach();
+    let mut shards = Supervisor::new(plan, events_tx.clone());
+    for (id, listener) in listeners.into_iter().enumerate() {
+        if let Err(err) = shards.start(id, listener).await {
+            let _ = ready.send(Err(err));
+            return;
+        }
     }
     glommio::spawn_local(watch_stop(stop, events_tx.clone())).detach();
     drop(events_tx);
+    let _ = ready.send(Ok(()));
 
-    let mut alive = vec![true; shards];
+    let count = shards.shard_count();
     // Every latency sample of each shard so far; shards send only new ones.
-    let mut latency_totals: Vec<_> = (0..shards).map(|_| new_latency_histogram()).collect();
+    let mut latency_totals: Vec<_> = (0..count).map(|_| new_latency_histogram()).collect();
     let mut pending: Vec<(usize, MetricsFormat)> = Vec::new();
     let mut round: Option<Round> = None;
-    let mut stops = 0;
-    while alive.iter().any(|a| *a) {
+    let mut draining = false;
+    while shards.alive().iter().any(|a| *a) {
         let Some(event) = events_rx.recv().await else {
             break;
         };
         match event {
-            Event::FromShard(_, ToControl::Metrics { shard_id, format }) => {
-                pending.push((shard_id, format))
-            }
-            Event::FromShard(id, ToControl::Snapshot(mut snap)) => {
-                let total = &mut latency_totals[id];
-                // Same bounds on both sides, so `add` cannot fail.
-                let _ = total.add(&snap.latency_us);
-                let mut spare = std::mem::replace(&mut snap.latency_us, total.clone());
-                spare.reset();
-                let _ = senders[id]
-                    .send(ToShard::SpareHistogram(Box::new(spare)))
-                    .await;
-                if let Some(r) = round.as_mut() {
-                    r.awaiting[id] = false;
-                    r.snapshots.push(*snap);
+            Event::FromShard(id, generation, msg) if shards.is_current(id, generation) => match msg
+            {
+                ToControl::Metrics { shard_id, format } => pending.push((shard_id, format)),
+                ToControl::Snapshot(mut snap) => {
+                    let total = &mut latency_totals[id];
+                    // Same bounds on both sides, so `add` cannot fail.
+                    let _ = total.add(&snap.latency_us);
+                    let mut spare = std::mem::replace(&mut snap.latency_us, total.clone());
+                    spare.reset();
+                    snap.restarts = shards.restarts(id);
+                    if let Some(s) = shards.sender(id) {
+                        let _ = s.send(ToShard::SpareHistogram(Box::new(spare))).await;
+                    }
+                    if let Some(r) = round.as_mut() {
+                        r.awaiting[id] = false;
+                        r.snapshots.push(*snap);
+                    }
                 }
-            }
-            Event::ShardGone(id) => {
-                alive[id] = false;
-                if let Some(r) = round.as_mut() {
-                    r.awaiting[id] = false;
+            },
+            Event::FromShard(..) => {} // from an incarnation that is gone
+            Event::ShardGone(id, generation) => {
+                if shards.is_current(id, generation) {
+                    if let Some(r) = round.as_mut() {
+                        r.awaiting[id] = false;
+                    }
+                    // Requests that shard was waiting on died with it.
+                    pending.retain(|(s, _)| *s != id);
+                    if let Some(r) = round.as_mut() {
+                        r.requesters.retain(|(s, _)| *s != id);
+                    }
+                    shards.on_gone(id, draining).await;
                 }
             }
             Event::Stop => {
-                stops += 1;
-                if stops == 1 {
-                    tracing::info!("shutdown requested: draining");
-                    for (id, s) in senders.iter().enumerate() {
-                        if alive[id] {
-                            let _ = s.send(ToShard::Drain).await;
-                        }
-                    }
-                } else {
+                if draining {
                     tracing::warn!("second shutdown request: exiting now");
                     std::process::exit(1);
+                }
+                draining = true;
+                tracing::info!("shutdown requested: draining");
+                for id in 0..count {
+                    if let Some(s) = shards.sender(id) {
+                        let _ = s.send(ToShard::Drain).await;
+                    }
                 }
             }
         }
@@ -167,31 +157,34 @@ pub async fn run(links: Vec<ShardLink>, stop: std::os::unix::net::UnixStream, st
             .is_some_and(|r| !r.awaiting.iter().any(|a| *a))
         {
             if let Some(r) = round.take() {
-                finish_round(r, &senders, started).await;
+                finish_round(r, &shards, started).await;
             }
         }
         if round.is_none() && !pending.is_empty() {
+            let alive = shards.alive();
             let mut r = Round {
                 requesters: std::mem::take(&mut pending),
                 awaiting: alive.clone(),
-                snapshots: Vec::with_capacity(shards),
+                snapshots: Vec::with_capacity(count),
             };
-            for (id, s) in senders.iter().enumerate() {
-                if alive[id] && s.send(ToShard::Snapshot).await.is_err() {
-                    r.awaiting[id] = false;
-                }
+            for (id, is_alive) in alive.iter().enumerate() {
+                let sent = match shards.sender(id) {
+                    Some(s) if *is_alive => s.send(ToShard::Snapshot).await.is_ok(),
+                    _ => false,
+                };
+                r.awaiting[id] = sent;
             }
             if r.awaiting.iter().any(|a| *a) {
                 round = Some(r);
             } else {
-                finish_round(r, &senders, started).await;
+                finish_round(r, &shards, started).await;
             }
         }
     }
 }
 
 /// Merges a round's snapshots and sends each requester its report.
-async fn finish_round(round: Round, senders: &[ConnectedSender<ToShard>], started: Instant) {
+async fn finish_round(round: Round, shards: &Supervisor, started: Instant) {
     let merged = Merged::from_shards(round.snapshots);
     let info = ProcessInfo {
         stats: crate::process::read(),
@@ -207,7 +200,7 @@ async fn finish_round(round: Round, senders: &[ConnectedSender<ToShard>], starte
             MetricsFormat::Json => report::json(&m, &info),
             MetricsFormat::Prometheus => crate::prometheus::render(&m, &info),
         };
-        if let Some(s) = senders.get(shard_id) {
+        if let Some(s) = shards.sender(shard_id) {
             let _ = s.send(ToShard::MetricsBody(body)).await;
         }
     }

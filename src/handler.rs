@@ -20,6 +20,11 @@ pub const BUSY_BODY: &[u8] = br#"{"error":"Server too busy","retry_after":1}"#;
 /// `Retry-After` of an overload 503 (RFC 9110 §10.2.3), as in the seed.
 pub const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 
+/// With the `fault-injection` feature (tests only, never in release builds),
+/// a request for this path panics its shard, to test shard restarts.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_PANIC_PATH: &str = "/__fault/panic";
+
 /// Counts a request as in flight for as long as it lives, so an answer that
 /// is abandoned (connection dropped mid-await) still releases its slot.
 struct InFlight<'a>(&'a Shard);
@@ -116,6 +121,10 @@ pub async fn respond(
         return Status::ServiceUnavailable;
     }
     let _in_flight = InFlight::enter(shard);
+    #[cfg(feature = "fault-injection")]
+    if head.path == FAULT_PANIC_PATH {
+        panic!("fault injected: shard {} dies on purpose", shard.id);
+    }
     match routes::route(head.method, head.path) {
         Route::Data(client_id) => data(shard, client_id, persistence, include_body, out).await,
         Route::Health => health(shard, persistence, include_body, out),

@@ -51,9 +51,7 @@ fn main() -> ExitCode {
         memlock_limit_kib = s.memlock_limit / 1024,
         "listening"
     );
-    let panicked = server.join();
-    if panicked > 0 {
-        tracing::error!(panicked, "stopped with failed shards");
+    if !server.join() {
         return ExitCode::from(1);
     }
     tracing::info!("stopped");

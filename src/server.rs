@@ -12,8 +12,8 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
 use crate::limits::{self, IO_MEMORY_BYTES};
-use crate::shard::ShardSetup;
-use crate::{control, listener, shard};
+use crate::supervisor::ShardPlan;
+use crate::{control, listener};
 
 /// What a started server reports about itself.
 #[derive(Clone, Debug)]
@@ -35,7 +35,6 @@ pub struct ServerHandle {
     /// Facts about the running server.
     pub started: Started,
     stop: UnixStream,
-    shards: Vec<ExecutorJoinHandle<()>>,
     control: ExecutorJoinHandle<()>,
 }
 
@@ -52,17 +51,15 @@ impl ServerHandle {
     }
 
     /// Waits until every shard has drained and the control executor ended.
-    /// Returns how many shards ended in a panic.
-    pub fn join(self) -> usize {
-        let mut panicked = 0;
-        for (id, handle) in self.shards.into_iter().enumerate() {
-            if let Err(err) = handle.join() {
-                tracing::error!(shard = id, error = %err, "shard ended abnormally");
-                panicked += 1;
+    /// Returns false if the control executor itself failed.
+    pub fn join(self) -> bool {
+        match self.control.join() {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::error!(error = %err, "control executor ended abnormally");
+                false
             }
         }
-        let _ = self.control.join();
-        panicked
     }
 }
 
@@ -72,7 +69,9 @@ io_uring allowed: check `sysctl kernel.io_uring_disabled` (must be 0), that the 
 seccomp profile allows io_uring_setup/io_uring_enter/io_uring_register (Docker >= 25 blocks them \
 by default: use the shipped seccomp profile), and the memlock limit (`ulimit -l`)";
 
-fn spawn_executor<F, Fut>(
+/// Spawns an executor thread and waits until it runs; an executor that
+/// cannot start (io_uring refused, memlock) is an error naming the fix.
+pub fn spawn_executor<F, Fut>(
     builder: LocalExecutorBuilder,
     what: &str,
     body: F,
@@ -120,47 +119,34 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
     let (stop_rx, stop_tx) =
         UnixStream::pair().map_err(|e| format!("cannot create the stop socket: {e}"))?;
 
-    let mut links = Vec::with_capacity(shard_count);
-    let mut setups = Vec::with_capacity(shard_count);
-    for (id, listener) in listeners.into_iter().enumerate() {
-        let (link, to_control, from_control) = control::link();
-        links.push(link);
-        setups.push(ShardSetup {
-            id,
-            core: cores[id].id,
-            config: config.clone(),
-            max_connections: per_shard,
-            listener,
-            to_control,
-            from_control,
-        });
-    }
-
+    let cores: Vec<usize> = cores.iter().take(shard_count).map(|c| c.id).collect();
+    let plan = ShardPlan {
+        config,
+        cores: cores.clone(),
+        addr: local_addr,
+        max_connections_per_shard: per_shard,
+    };
+    let (ready_tx, ready_rx) = mpsc::channel();
     let control_builder = LocalExecutorBuilder::new(Placement::Unbound)
         .name("control")
         .io_memory(IO_MEMORY_BYTES);
     let control = spawn_executor(control_builder, "the control executor", move || {
-        control::run(links, stop_rx, started_at)
+        control::run(plan, listeners, stop_rx, started_at, ready_tx)
     })?;
-    let mut shards = Vec::with_capacity(shard_count);
-    let shard_cores: Vec<usize> = setups.iter().map(|s| s.core).collect();
-    for setup in setups {
-        let builder = LocalExecutorBuilder::new(Placement::Fixed(setup.core))
-            .name(&format!("shard{}", setup.id))
-            .io_memory(IO_MEMORY_BYTES);
-        let what = format!("shard {} on core {}", setup.id, setup.core);
-        shards.push(spawn_executor(builder, &what, move || shard::run(setup))?);
+    match ready_rx.recv() {
+        Ok(Ok(())) => {}
+        Ok(Err(message)) => return Err(message),
+        Err(_) => return Err("the control executor ended while starting the shards".into()),
     }
     Ok(ServerHandle {
         started: Started {
             local_addr,
-            cores: shard_cores,
+            cores,
             max_connections,
             nofile_limit: nofile.soft,
             memlock_limit: memlock.soft,
         },
         stop: stop_tx,
-        shards,
         control,
     })
 }

@@ -87,6 +87,8 @@ pub struct ShardSetup {
     pub to_control: SharedSender<ToControl>,
     /// Messages from the control executor.
     pub from_control: SharedReceiver<ToShard>,
+    /// Dropped when the shard thread ends, however it ends (see [`crate::death`]).
+    pub death_notice: std::os::unix::net::UnixStream,
 }
 
 /// Runs a shard until it has drained. Call inside its pinned executor.
@@ -115,12 +117,14 @@ pub async fn run(setup: ShardSetup) {
         metrics_waiters: RefCell::new(VecDeque::new()),
         config,
     });
+    crate::death::arm(Rc::downgrade(&shard), listen_fd, setup.death_notice);
     let (drain_tx, drain_rx) = local_channel::new_bounded::<()>(1);
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
     tracing::debug!(shard = shard.id, core = shard.core, "shard started");
 
     crate::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
     crate::drain::connections(&shard).await;
+    crate::death::disarm();
     // Tell the control executor this shard is gone (the detached tasks that
     // still hold the shard may outlive this future).
     shard.to_control.close();
@@ -170,4 +174,3 @@ async fn control_messages(
         }
     }
 }
-
