@@ -15,6 +15,7 @@ pub mod control;
 pub mod death;
 pub mod drain;
 pub mod handler;
+pub mod healthcheck;
 pub mod http;
 pub mod limits;
 pub mod listener;

@@ -4,8 +4,29 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use percore::config::{Config, LogFormat};
+
+/// The command line: the server's settings, and an optional subcommand.
+#[derive(Parser)]
+#[command(
+    name = "percore",
+    version,
+    about = "Thread-per-core HTTP/1.1 JSON server on io_uring"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Exit 0 if the server at HOST:PORT answers /api/health with 200
+    /// (for container HEALTHCHECKs; needs no curl).
+    Healthcheck,
+}
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -21,7 +42,17 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli { config, command } = Cli::parse();
+    if let Some(Command::Healthcheck) = command {
+        let addr = percore::healthcheck::probe_addr(config.host, config.port);
+        return match percore::healthcheck::check(addr) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("percore healthcheck: {message}");
+                ExitCode::from(1)
+            }
+        };
+    }
     init_logging(config.log_format);
     tracing::info!(settings = ?config, "percore starting");
     let server = match percore::server::start(config) {
