@@ -25,7 +25,11 @@ pub async fn connections(shard: &Shard) {
     while !shard.conns.borrow().is_empty() {
         let now = Instant::now();
         if now >= deadline {
-            tracing::warn!(shard = shard.id, left = shard.conns.borrow().len(), "drain timeout: cutting connections");
+            tracing::warn!(
+                shard = shard.id,
+                left = shard.conns.borrow().len(),
+                "drain timeout: cutting connections"
+            );
             shard.conns.borrow().cut_all();
             let cut_at = Instant::now();
             while !shard.conns.borrow().is_empty() && cut_at.elapsed() < CUT_WAIT {

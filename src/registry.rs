@@ -54,7 +54,11 @@ impl Registry {
 
     /// Idle connections now.
     pub fn idle(&self) -> usize {
-        self.slots.iter().flatten().filter(|(_, idle)| *idle).count()
+        self.slots
+            .iter()
+            .flatten()
+            .filter(|(_, idle)| *idle)
+            .count()
     }
 
     /// Shuts down the read side of every idle connection: its pending read
