@@ -54,6 +54,8 @@ struct Conn {
     wbuf: Vec<u8>,
     /// The body of the last request, while it is being skipped.
     body: Option<BodySkipper>,
+    /// Where that request's response starts in `wbuf`, until it is sent.
+    body_response_at: Option<usize>,
     /// When the first byte of the pending head arrived (headers timeout).
     head_started: Option<Instant>,
 }
@@ -74,6 +76,7 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, slot: usize) {
         pos: 0,
         wbuf: Vec::new(),
         body: None,
+        body_response_at: None,
         head_started: None,
     };
     let linger = run(&shard, &mut stream, &mut conn, slot).await;
@@ -109,6 +112,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
         if !conn.wbuf.is_empty() {
             let written = stream.write_all(&conn.wbuf).await;
             conn.wbuf.clear();
+            conn.body_response_at = None;
             if written.is_err() {
                 return false;
             }
@@ -206,10 +210,19 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
                 Ok(Progress::Done { consumed }) => {
                     conn.pos += consumed;
                     conn.body = None;
+                    conn.body_response_at = None;
                 }
                 Err(err) => {
-                    let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
-                    shard.stats.record_response(status, 1);
+                    // The request was malformed after all. If its response
+                    // is still unsent, the error replaces it; if it was sent
+                    // (the body spanned several reads), the client has its
+                    // answer and the connection just closes: one request,
+                    // one response, whatever the pipeline holds.
+                    if let Some(at) = conn.body_response_at.take() {
+                        conn.wbuf.truncate(at);
+                        let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
+                        shard.stats.record_response(status, 1);
+                    }
                     return Next::Close;
                 }
             }
@@ -230,17 +243,12 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
             }
         };
         conn.head_started = None;
-        let keep_alive = head.keep_alive && !shard.draining.get();
-        let persistence = match (keep_alive, head.version) {
-            (false, _) => Persistence::Close,
-            (true, Version::Http11) => Persistence::KeepAlive,
-            (true, Version::Http10) => Persistence::KeepAliveHttp10,
-        };
         let has_body = !matches!(head.body, BodyFraming::None | BodyFraming::Length(0));
         if head.expect_continue && has_body && head.version == Version::Http11 {
             conn.wbuf.extend_from_slice(response::CONTINUE);
         }
-        let status = handler::respond(shard, &head, persistence, &mut conn.wbuf).await;
+        let response_at = conn.wbuf.len();
+        let (status, persistence) = handler::respond(shard, &head, &mut conn.wbuf).await;
         shard.stats.record_response(status, elapsed_us(started));
         if shard.config.access_log {
             tracing::info!(target: "access", shard = shard.id, method = ?head.method, path = head.path,
@@ -248,6 +256,7 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
         }
         conn.pos += head.head_len;
         conn.body = BodySkipper::new(head.body, limits.max_body_bytes);
+        conn.body_response_at = conn.body.is_some().then_some(response_at);
         if persistence == Persistence::Close {
             return Next::Close;
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::http::request::{Method, ParseError, RequestHead};
+use crate::http::request::{Method, ParseError, RequestHead, Version};
 use crate::http::response::{self, ContentType, Persistence, Status};
 use crate::payload;
 use crate::routes::{self, MetricsFormat, Route};
@@ -98,14 +98,26 @@ pub fn write_parse_error(shard: &Shard, out: &mut Vec<u8>, err: ParseError) -> S
     status
 }
 
-/// Answers `head` into `out` and returns the status sent.
+/// Whether the connection stays open after a response, decided when the
+/// response is written: a drain that began while the request waited (on the
+/// origin, on metrics) turns it into `Connection: close` (RFC 9112 §9.6).
+fn persistence(shard: &Shard, head: &RequestHead<'_>) -> Persistence {
+    match (head.keep_alive && !shard.draining.get(), head.version) {
+        (false, _) => Persistence::Close,
+        (true, Version::Http11) => Persistence::KeepAlive,
+        (true, Version::Http10) => Persistence::KeepAliveHttp10,
+    }
+}
+
+/// Answers `head` into `out`; returns the status sent and whether the
+/// response kept the connection open.
 pub async fn respond(
     shard: &Shard,
     head: &RequestHead<'_>,
-    persistence: Persistence,
     out: &mut Vec<u8>,
-) -> Status {
+) -> (Status, Persistence) {
     let include_body = head.method != Method::Head;
+    let persistence = persistence(shard, head);
     if shard.stats.in_flight() >= shard.config.max_concurrent_requests as u64 {
         let clock = shard.clock.borrow();
         response::write(
@@ -118,17 +130,19 @@ pub async fn respond(
             BUSY_BODY,
             include_body,
         );
-        return Status::ServiceUnavailable;
+        return (Status::ServiceUnavailable, persistence);
     }
     let _in_flight = InFlight::enter(shard);
     #[cfg(feature = "fault-injection")]
     if head.path == FAULT_PANIC_PATH {
         panic!("fault injected: shard {} dies on purpose", shard.id);
     }
-    match routes::route(head.method, head.path) {
-        Route::Data(client_id) => data(shard, client_id, persistence, include_body, out).await,
+    let status = match routes::route(head.method, head.path) {
+        Route::Data(client_id) => {
+            return data(shard, head, client_id, persistence, include_body, out).await
+        }
         Route::Health => health(shard, persistence, include_body, out),
-        Route::Metrics(format) => metrics(shard, format, persistence, include_body, out).await,
+        Route::Metrics(format) => return metrics(shard, head, format, include_body, out).await,
         Route::BadClientId => {
             let msg = "invalid clientId: 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
             write_error(
@@ -167,16 +181,18 @@ pub async fn respond(
             );
             Status::NotFound
         }
-    }
+    };
+    (status, persistence)
 }
 
 async fn data(
     shard: &Shard,
+    head: &RequestHead<'_>,
     client_id: &str,
     persistence: Persistence,
     include_body: bool,
     out: &mut Vec<u8>,
-) -> Status {
+) -> (Status, Persistence) {
     let key = client_id.as_bytes();
     let now_ms = shard.clock.borrow().now_ms();
     {
@@ -194,10 +210,11 @@ async fn data(
                 body,
                 include_body,
             );
-            return Status::Ok;
+            return (Status::Ok, persistence);
         }
     }
     simulate_origin(shard).await;
+    let persistence = self::persistence(shard, head);
     let mut clock = shard.clock.borrow_mut();
     if shard.config.origin_delay_ms > 0 || shard.config.origin_cpu_us > 0 {
         clock.refresh();
@@ -216,7 +233,7 @@ async fn data(
         body,
         include_body,
     );
-    Status::Ok
+    (Status::Ok, persistence)
 }
 
 /// The seed's "simulate real processing" on a miss: a delay that leaves the
@@ -276,12 +293,14 @@ struct ErrorLikeStatus {
 
 async fn metrics(
     shard: &Shard,
+    head: &RequestHead<'_>,
     format: MetricsFormat,
-    persistence: Persistence,
     include_body: bool,
     out: &mut Vec<u8>,
-) -> Status {
-    let Some(body) = shard.metrics(format).await else {
+) -> (Status, Persistence) {
+    let reply = shard.metrics(format).await;
+    let persistence = persistence(shard, head);
+    let Some(body) = reply else {
         let status = Status::ServiceUnavailable;
         write_error(
             shard,
@@ -292,7 +311,7 @@ async fn metrics(
             RETRY_AFTER,
             include_body,
         );
-        return status;
+        return (status, persistence);
     };
     let content_type = match format {
         MetricsFormat::Json => ContentType::Json,
@@ -310,5 +329,5 @@ async fn metrics(
         &body,
         include_body,
     );
-    Status::Ok
+    (Status::Ok, persistence)
 }
