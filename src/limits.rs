@@ -74,6 +74,41 @@ pub fn ensure_memlock(executors: usize) -> Result<Limit, String> {
     Ok(limit)
 }
 
+/// Sets up (and closes) one tiny io_uring, to say precisely why io_uring is
+/// unavailable before any executor tries: glommio itself only panics with a
+/// generic message.
+pub fn probe_io_uring() -> Result<(), String> {
+    // struct io_uring_params: 120 bytes, all zero for a default ring.
+    let mut params = [0u32; 30];
+    // SAFETY: io_uring_setup reads and writes `params`, a live, zeroed
+    // buffer of the struct's size; the returned fd is closed below.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 1u32, params.as_mut_ptr()) };
+    if fd >= 0 {
+        // SAFETY: `fd` is the ring just created and owned by nobody else.
+        unsafe { libc::close(fd as i32) };
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    let why = match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "io_uring is denied: a seccomp profile blocks io_uring_setup (Docker >= 25's default does: \
+             use the shipped seccomp-io_uring.json), or `sysctl kernel.io_uring_disabled` is not 0"
+        }
+        Some(libc::ENOSYS) => {
+            "io_uring is not available: the kernel is older than 5.1 or built without it, \
+             or a seccomp profile reports it as missing (use the shipped seccomp-io_uring.json)"
+        }
+        Some(libc::ENOMEM) => {
+            "io_uring could not lock memory for its rings: raise the memlock limit \
+             (`ulimit -l unlimited`, or `ulimits: { memlock: -1 }` in compose)"
+        }
+        _ => "io_uring could not be set up",
+    };
+    Err(format!(
+        "{why} (io_uring_setup: {err}). percore needs Linux >= 5.10 with io_uring"
+    ))
+}
+
 /// Raises RLIMIT_NOFILE's soft limit to its hard one and returns the result:
 /// the number of connections the process can hold follows from it.
 pub fn raise_nofile() -> io::Result<Limit> {
@@ -88,6 +123,12 @@ mod tests {
     fn nofile_soft_reaches_hard() {
         let l = raise_nofile().unwrap();
         assert_eq!(l.soft, l.hard);
+    }
+
+    #[test]
+    fn io_uring_is_available_here() {
+        // The test machines run io_uring; a failure prints the diagnosis.
+        probe_io_uring().unwrap();
     }
 
     #[test]

@@ -3,6 +3,9 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use percore::config::{Config, LogFormat};
@@ -41,6 +44,40 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// How long past the drain timeout the process may still run after a signal
+/// before the watchdog ends it.
+const WATCHDOG_SLACK: Duration = Duration::from_secs(5);
+
+/// SIGTERM/SIGINT start the drain (a byte on the server's stop socket). A
+/// second signal exits at once, and a watchdog thread exits if the drain
+/// overruns its timeout: both in the signal handlers' own thread, so they
+/// work even if the control executor is stuck.
+fn install_signal_handlers(
+    server: &percore::server::ServerHandle,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let signalled = Arc::new(AtomicBool::new(false));
+    for signal in [SIGTERM, SIGINT] {
+        // Registered first, so it sees the flag the first signal sets only
+        // from the second signal on.
+        signal_hook::flag::register_conditional_shutdown(signal, 1, signalled.clone())?;
+        signal_hook::flag::register(signal, signalled.clone())?;
+        signal_hook::low_level::pipe::register(signal, server.stop_socket()?)?;
+    }
+    std::thread::Builder::new()
+        .name("watchdog".into())
+        .spawn(move || {
+            while !signalled.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            std::thread::sleep(drain_timeout + WATCHDOG_SLACK);
+            tracing::error!("drain overran its timeout: exiting");
+            std::process::exit(1);
+        })?;
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let Cli { config, command } = Cli::parse();
     if let Some(Command::Healthcheck) = command {
@@ -54,6 +91,7 @@ fn main() -> ExitCode {
         };
     }
     init_logging(config.log_format);
+    let drain_timeout_ms = config.drain_timeout_ms;
     tracing::info!(settings = ?config, "percore starting");
     let server = match percore::server::start(config) {
         Ok(server) => server,
@@ -64,14 +102,10 @@ fn main() -> ExitCode {
         }
     };
     let s = &server.started;
-    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
-        let registered = server
-            .stop_socket()
-            .and_then(|sock| signal_hook::low_level::pipe::register(signal, sock));
-        if let Err(err) = registered {
-            eprintln!("percore: cannot install the signal handler: {err}");
-            return ExitCode::from(2);
-        }
+    let drain_timeout = Duration::from_millis(drain_timeout_ms);
+    if let Err(err) = install_signal_handlers(&server, drain_timeout) {
+        eprintln!("percore: cannot install the signal handlers: {err}");
+        return ExitCode::from(2);
     }
     tracing::info!(
         addr = %s.local_addr,

@@ -106,6 +106,7 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
     config.validate(cores.len())?;
     let shard_count = config.shard_count(cores.len());
     let memlock = limits::ensure_memlock(shard_count + 1)?;
+    limits::probe_io_uring()?;
     let nofile = limits::raise_nofile().map_err(|e| format!("cannot read RLIMIT_NOFILE: {e}"))?;
     let max_connections = config.effective_max_connections(nofile.soft);
     let per_shard = max_connections.div_ceil(shard_count).max(1);

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 
+use futures_lite::future;
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
@@ -22,6 +23,9 @@ use crate::payload::Rng;
 use crate::registry::Registry;
 use crate::routes::MetricsFormat;
 use crate::stats::ShardStats;
+
+/// Longest a request waits for a metrics report from the control executor.
+const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The state of one shard, shared by its tasks.
 pub struct Shard {
@@ -67,7 +71,13 @@ impl Shard {
         // Pushed after the send completed: the reply is handled by another
         // task of this thread, which cannot run before this one yields.
         self.metrics_waiters.borrow_mut().push_back(tx);
-        rx.recv().await
+        // A report that does not come in time is a 503, not a hung client.
+        // The waiter stays queued, so later replies still match their requests.
+        future::or(rx.recv(), async {
+            glommio::timer::sleep(METRICS_TIMEOUT).await;
+            None
+        })
+        .await
     }
 }
 
