@@ -1,0 +1,341 @@
+//! Samples the server's own figures once per second while a run goes: from
+//! percore's `/api/metrics` (CPU seconds, RSS, open fds, context switches,
+//! cache hits and misses, `requests.total`) or from `/proc/<pid>`.
+//!
+//! It runs on a plain thread with a blocking keep-alive connection, apart
+//! from the load executors. Every `/api/metrics` call is counted, because the
+//! server counts it in `requests.total` too: that is what lets a run check
+//! that its own request count agrees with the server's.
+//!
+//! CPU % is CPU seconds used per wall second divided by `server_cores`:
+//! 100 % means every core available to the server busy (docker stats
+//! divides by the container's CPUs the same way).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::proc_pid;
+use super::target::Target;
+
+/// Where server figures come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `GET /api/metrics` on the target.
+    Metrics(Target),
+    /// `/proc/<pid>` on this machine.
+    Proc(u32),
+}
+
+/// One raw reading.
+#[derive(Clone, Copy, Debug)]
+pub struct Reading {
+    /// Seconds since the run started (negative: before it).
+    pub t_s: f64,
+    /// Figures common to both sources.
+    pub proc: proc_pid::ProcReading,
+    /// Cumulative cache hits and misses (metrics source only).
+    pub cache: Option<(u64, u64)>,
+    /// `requests.total` (metrics source only).
+    pub requests_total: Option<u64>,
+}
+
+/// One per-second server sample, as reported.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServerSample {
+    /// End of the interval, seconds since the run started.
+    pub t_s: f64,
+    /// CPU use over the interval, % of `server_cores` cores.
+    pub cpu_pct: f64,
+    /// RSS at the end of the interval, bytes.
+    pub rss_bytes: u64,
+    /// Open fds at the end of the interval.
+    pub fds_open: u64,
+    /// Context switches per second over the interval.
+    pub context_switches_per_s: f64,
+    /// Cache hit rate over the interval (`None` without lookups or source).
+    pub cache_hit_rate: Option<f64>,
+}
+
+/// Everything sampled during a run.
+#[derive(Clone, Debug, Default)]
+pub struct Sampled {
+    /// Readings in time order; the first precedes the load, the last follows it.
+    pub readings: Vec<Reading>,
+    /// Successful `/api/metrics` calls (each counted by the server).
+    pub metrics_calls: u64,
+    /// Failed sampling attempts.
+    pub failures: u64,
+    /// Cores CPU % is relative to.
+    pub server_cores: usize,
+}
+
+impl Sampled {
+    /// Per-second samples from consecutive readings.
+    pub fn samples(&self) -> Vec<ServerSample> {
+        self.readings
+            .windows(2)
+            .map(|w| {
+                let (a, b) = (&w[0], &w[1]);
+                let wall_s = (b.t_s - a.t_s).max(1e-6);
+                let cpu_s = (b.proc.cpu_seconds - a.proc.cpu_seconds).max(0.0);
+                let switches = b
+                    .proc
+                    .context_switches
+                    .saturating_sub(a.proc.context_switches);
+                ServerSample {
+                    t_s: b.t_s,
+                    cpu_pct: 100.0 * cpu_s / wall_s / self.server_cores.max(1) as f64,
+                    rss_bytes: b.proc.rss_bytes,
+                    fds_open: b.proc.fds_open,
+                    context_switches_per_s: switches as f64 / wall_s,
+                    cache_hit_rate: hit_rate(a.cache, b.cache),
+                }
+            })
+            .collect()
+    }
+
+    /// CPU % over the whole sampled span.
+    pub fn cpu_pct_overall(&self) -> Option<f64> {
+        let (a, b) = (self.readings.first()?, self.readings.last()?);
+        let wall_s = b.t_s - a.t_s;
+        (wall_s > 0.0).then(|| {
+            100.0 * (b.proc.cpu_seconds - a.proc.cpu_seconds) / wall_s / self.server_cores as f64
+        })
+    }
+
+    /// Cache hit rate (0..1) over the whole sampled span.
+    pub fn cache_hit_rate_overall(&self) -> Option<f64> {
+        hit_rate(self.readings.first()?.cache, self.readings.last()?.cache)
+    }
+
+    /// Requests the server answered for the load, i.e. its `requests.total`
+    /// delta minus the `/api/metrics` calls made after the first reading.
+    pub fn server_requests(&self) -> Option<u64> {
+        let first = self.readings.first()?.requests_total?;
+        let last = self.readings.last()?.requests_total?;
+        let own_calls = self.metrics_calls.saturating_sub(1);
+        Some((last - first.min(last)).saturating_sub(own_calls))
+    }
+}
+
+fn hit_rate(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<f64> {
+    let ((h0, m0), (h1, m1)) = (a?, b?);
+    let (hits, misses) = (h1.saturating_sub(h0), m1.saturating_sub(m0));
+    (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64)
+}
+
+/// A running sampler thread.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Sampled>,
+}
+
+impl Sampler {
+    /// Takes a first reading now (before the load), then one per second
+    /// after `start` until stopped.
+    pub fn start(source: Source, start: quanta::Instant, server_cores: usize) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut reader = Reader::new(source);
+        let mut sampled = Sampled {
+            server_cores: server_cores.max(1),
+            ..Sampled::default()
+        };
+        reader.sample(start, &mut sampled);
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut next_s = 1.0;
+            loop {
+                while elapsed_s(start) < next_s && !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                reader.sample(start, &mut sampled);
+                if flag.load(Ordering::Relaxed) {
+                    return sampled;
+                }
+                next_s = (elapsed_s(start).floor() + 1.0).max(next_s + 1.0);
+            }
+        });
+        Sampler { stop, thread }
+    }
+
+    /// Takes a last reading (after the load) and returns all of them.
+    pub fn finish(self) -> Sampled {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+fn elapsed_s(start: quanta::Instant) -> f64 {
+    let now = quanta::Instant::now();
+    match now.checked_duration_since(start) {
+        Some(d) => d.as_secs_f64(),
+        None => -start.saturating_duration_since(now).as_secs_f64(),
+    }
+}
+
+struct Reader {
+    source: Source,
+    conn: Option<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Reader {
+    fn new(source: Source) -> Reader {
+        Reader {
+            source,
+            conn: None,
+            buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    fn sample(&mut self, start: quanta::Instant, into: &mut Sampled) {
+        let t_s = elapsed_s(start);
+        let reading = match self.source.clone() {
+            Source::Proc(pid) => proc_pid::read(pid).map(|proc| Reading {
+                t_s,
+                proc,
+                cache: None,
+                requests_total: None,
+            }),
+            Source::Metrics(target) => {
+                let reading = self
+                    .fetch_metrics(&target)
+                    .and_then(|body| parse(&body, t_s));
+                if reading.is_some() {
+                    into.metrics_calls += 1;
+                }
+                reading
+            }
+        };
+        match reading {
+            Some(r) => into.readings.push(r),
+            None => into.failures += 1,
+        }
+    }
+
+    fn fetch_metrics(&mut self, target: &Target) -> Option<Vec<u8>> {
+        if self.conn.is_none() {
+            let s = TcpStream::connect_timeout(&target.addr, Duration::from_secs(2)).ok()?;
+            let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = s.set_nodelay(true);
+            self.conn = Some(s);
+        }
+        let body = self.exchange(target);
+        if body.is_none() {
+            self.conn = None;
+        }
+        body
+    }
+
+    fn exchange(&mut self, target: &Target) -> Option<Vec<u8>> {
+        let conn = self.conn.as_mut()?;
+        let request = format!(
+            "GET /api/metrics HTTP/1.1\r\nHost: {}\r\n\r\n",
+            target.host_header
+        );
+        conn.write_all(request.as_bytes()).ok()?;
+        self.buf.clear();
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            let n = conn.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+            let mut headers = [httparse::EMPTY_HEADER; 32];
+            let mut resp = httparse::Response::new(&mut headers);
+            if let Ok(httparse::Status::Complete(head)) = resp.parse(&self.buf) {
+                if resp.code != Some(200) {
+                    return None;
+                }
+                let length: usize = resp
+                    .headers
+                    .iter()
+                    .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                    .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())?;
+                if self.buf.len() >= head + length {
+                    return Some(self.buf[head..head + length].to_vec());
+                }
+            }
+        }
+    }
+}
+
+/// Extracts a reading from an `/api/metrics` body.
+pub fn parse(body: &[u8], t_s: f64) -> Option<Reading> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let u = |p: &str| v.pointer(p).and_then(|x| x.as_u64());
+    let f = |p: &str| v.pointer(p).and_then(|x| x.as_f64());
+    Some(Reading {
+        t_s,
+        proc: proc_pid::ProcReading {
+            cpu_seconds: f("/cpu/userSeconds")? + f("/cpu/systemSeconds")?,
+            rss_bytes: u("/memory/rss")?,
+            fds_open: u("/fds/open").unwrap_or(0),
+            context_switches: u("/contextSwitches/voluntary").unwrap_or(0)
+                + u("/contextSwitches/involuntary").unwrap_or(0),
+        },
+        cache: u("/cache/hits").zip(u("/cache/misses")),
+        requests_total: u("/requests/total"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reading(t_s: f64, cpu: f64, total: u64, hits: u64, misses: u64) -> Reading {
+        Reading {
+            t_s,
+            proc: proc_pid::ProcReading {
+                cpu_seconds: cpu,
+                rss_bytes: 1 << 20,
+                fds_open: 10,
+                context_switches: (t_s * 100.0) as u64,
+            },
+            cache: Some((hits, misses)),
+            requests_total: Some(total),
+        }
+    }
+
+    #[test]
+    fn derives_cpu_cache_and_request_count() {
+        let s = Sampled {
+            readings: vec![
+                reading(0.0, 1.0, 5, 0, 0),
+                reading(1.0, 1.5, 1006, 90, 10),
+                reading(2.0, 2.5, 2007, 180, 20),
+            ],
+            metrics_calls: 3,
+            failures: 0,
+            server_cores: 2,
+        };
+        let samples = s.samples();
+        assert_eq!(samples.len(), 2);
+        assert!((samples[0].cpu_pct - 25.0).abs() < 1e-9);
+        assert!((samples[1].cpu_pct - 50.0).abs() < 1e-9);
+        assert!((s.cpu_pct_overall().unwrap() - 37.5).abs() < 1e-9);
+        assert!((s.cache_hit_rate_overall().unwrap() - 0.9).abs() < 1e-9);
+        // 2002 more counted, 2 of which were the sampler's own calls.
+        assert_eq!(s.server_requests(), Some(2000));
+    }
+
+    #[test]
+    fn parses_the_metrics_body() {
+        let body = br#"{"memory":{"rss":123},"cpu":{"userSeconds":1.5,"systemSeconds":0.5},
+            "fds":{"open":7},"contextSwitches":{"voluntary":3,"involuntary":4},
+            "cache":{"hits":9,"misses":1},"requests":{"total":42}}"#;
+        let r = parse(body, 1.0).unwrap();
+        assert_eq!(r.proc.rss_bytes, 123);
+        assert_eq!(r.proc.cpu_seconds, 2.0);
+        assert_eq!(r.proc.context_switches, 7);
+        assert_eq!(r.cache, Some((9, 1)));
+        assert_eq!(r.requests_total, Some(42));
+    }
+}

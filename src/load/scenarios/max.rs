@@ -1,0 +1,51 @@
+//! `max`: closed loop without think time, the way wrk loads a server: every
+//! connection sends its next request as soon as the previous response is in.
+//! Measures the throughput ceiling; judged on success, latency, throughput
+//! (at least `--min-rps`) and the server's memory, fds and cache. Server CPU
+//! is reported but not judged: saturating it is the point.
+
+use super::super::cli::MaxArgs;
+use super::super::report::RunReport;
+use super::super::LoadError;
+use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::{measured, Setup};
+
+/// Runs connections back to back and judges the result.
+pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
+    if args.connections == 0 {
+        return Err(LoadError::Usage("--connections must be at least 1".into()));
+    }
+    let setup = Setup::new(&args.common)?;
+    let group = Group {
+        clients: args.connections,
+        paths: client_paths(args.ids),
+        cycle_paths: true,
+        think: Think::None,
+        window_ns: (0, args.duration.as_nanos() as u64),
+    };
+    let (m, ()) = measured(&setup, 1000, |start, live| {
+        Ok((run_groups(&setup, vec![group], 1000, start, live)?, ()))
+    })?;
+    let mut report = RunReport::build(
+        "max",
+        &args.common.url,
+        &m.recorder,
+        args.duration.as_secs_f64(),
+        m.sampled.as_ref(),
+        false,
+    );
+    let mut observed = report.observed(m.sampled.as_ref());
+    observed.rps = Some(report.summary.rps);
+    let cpu = observed.cpu_pct.take();
+    report.criteria = args.common.criteria.evaluate(&observed);
+    if let Some(cpu) = cpu {
+        report.notes.push(format!(
+            "server CPU {cpu:.1} % (not judged: this mode saturates the server on purpose)"
+        ));
+    }
+    report.notes.push(format!(
+        "{} connections, no think time, cycling {} ids",
+        args.connections, args.ids
+    ));
+    Ok(report)
+}

@@ -1,0 +1,82 @@
+//! `soak`: a steady load for a long time (`--clients` with a fixed think
+//! time, so both halves see the same rate), then the second half against the
+//! first: latency must not creep up by more than `--max-half-ratio`, nor
+//! jitter exceed its bound; RSS of both halves is reported so that a leak
+//! shows.
+
+use super::super::cli::SoakArgs;
+use super::super::criteria::half_ratio;
+use super::super::report::{step_between, RunReport};
+use super::super::LoadError;
+use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::{measured, Setup};
+
+/// Runs the soak and judges it.
+pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
+    if args.clients == 0 || args.duration.as_secs() < 2 {
+        return Err(LoadError::Usage(
+            "soak needs --clients > 0 and a --duration of at least 2 s".into(),
+        ));
+    }
+    let setup = Setup::new(&args.common)?;
+    let end_ns = args.duration.as_nanos() as u64;
+    let group = Group {
+        clients: args.clients,
+        paths: client_paths(args.clients),
+        cycle_paths: false,
+        think: Think::Fixed(args.think),
+        window_ns: (0, end_ns),
+    };
+    let (m, ()) = measured(&setup, 1000, |start, live| {
+        Ok((run_groups(&setup, vec![group], 1000, start, live)?, ()))
+    })?;
+    let duration_s = args.duration.as_secs_f64();
+    let mut report = RunReport::build(
+        "soak",
+        &args.common.url,
+        &m.recorder,
+        duration_s,
+        m.sampled.as_ref(),
+        false,
+    );
+    let half_ns = (duration_s.floor() as u64 / 2) * 1_000_000_000;
+    let full_ns = half_ns * 2;
+    let c = args.clients;
+    report
+        .steps
+        .push(step_between("first half", c, &m.recorder, 0, half_ns));
+    report.steps.push(step_between(
+        "second half",
+        c,
+        &m.recorder,
+        half_ns,
+        full_ns,
+    ));
+    let means: Vec<f64> = report
+        .timeline
+        .iter()
+        .take((full_ns / 1_000_000_000) as usize)
+        .map(|p| p.mean_ms)
+        .collect();
+    let mut observed = report.observed(m.sampled.as_ref());
+    observed.jitter_pct = Some(report.jitter_pct());
+    observed.half_ratio = Some(half_ratio(&means).unwrap_or(f64::NAN));
+    report.criteria = args.common.criteria.evaluate(&observed);
+    if report.server.len() >= 2 {
+        let (a, b) = report.server.split_at(report.server.len() / 2);
+        let mean_rss = |s: &[super::super::sampler::ServerSample]| {
+            s.iter().map(|x| x.rss_bytes as f64).sum::<f64>() / s.len() as f64 / 1048576.0
+        };
+        report.notes.push(format!(
+            "server RSS mean: first half {:.1} MiB, second half {:.1} MiB",
+            mean_rss(a),
+            mean_rss(b)
+        ));
+    }
+    report.notes.push(format!(
+        "half ratio = mean of the second half's per-second mean latencies over the first's; \
+         {} clients, think {:?}",
+        args.clients, args.think
+    ));
+    Ok(report)
+}

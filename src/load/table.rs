@@ -1,0 +1,163 @@
+//! The summary table printed on stdout at the end of a run: totals, latency
+//! percentiles, status codes and errors, the server's figures, the parts of
+//! the scenario, and the criteria with the verdict.
+
+use std::fmt::Write;
+
+use super::report::{Latency, RunReport};
+
+/// The whole table as text.
+pub fn render(r: &RunReport) -> String {
+    let mut out = String::new();
+    let s = &r.summary;
+    let _ = writeln!(
+        out,
+        "\npercore-load {} -> {}   ({:.1} s)\n",
+        r.scenario, r.target, s.duration_s
+    );
+    let error_pct = if s.requests == 0 {
+        0.0
+    } else {
+        100.0 * s.errors as f64 / s.requests as f64
+    };
+    let _ = writeln!(
+        out,
+        "  requests     {:<12} errors {} ({error_pct:.3} %)   throughput {:.1} req/s",
+        s.requests, s.errors, s.rps
+    );
+    let _ = writeln!(
+        out,
+        "  connections  {} opened, {} reconnects",
+        r.connections.opened, r.connections.reconnects
+    );
+    if let Some(c) = &r.server_count {
+        let _ = writeln!(
+            out,
+            "  server count {} requests (requests.total delta minus {} metrics calls): {}",
+            c.server_requests,
+            c.metrics_calls.saturating_sub(1),
+            if c.agrees { "agrees" } else { "DIFFERS" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<15} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "latency ms", "p50", "p90", "p95", "p99", "p99.9", "max"
+    );
+    let label = if r.latency_raw_ms.is_some() {
+        "from intended"
+    } else {
+        "measured"
+    };
+    latency_row(&mut out, label, &r.latency_ms);
+    if let Some(raw) = &r.latency_raw_ms {
+        latency_row(&mut out, "raw (from send)", raw);
+    }
+    let codes: Vec<String> = r
+        .status_codes
+        .iter()
+        .map(|(c, n)| format!("{c}: {n}"))
+        .collect();
+    let _ = writeln!(out, "\n  status       {}", none_if_empty(codes.join("   ")));
+    let errors: Vec<String> = r
+        .errors
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{k}: {n}"))
+        .collect();
+    let _ = writeln!(out, "  errors       {}", none_if_empty(errors.join("   ")));
+    server_rows(&mut out, r);
+    if !r.steps.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  {:<34} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}",
+            "part", "clients", "requests", "req/s", "mean ms", "p95 ms", "p99 ms"
+        );
+        for st in &r.steps {
+            let _ = writeln!(
+                out,
+                "  {:<34} {:>7} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>9.3}",
+                st.label, st.clients, st.requests, st.rps, st.mean_ms, st.p95_ms, st.p99_ms
+            );
+        }
+    }
+    for note in &r.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    let _ = writeln!(
+        out,
+        "\n  {:<24} {:>12} {:>12}   result",
+        "criterion", "threshold", "observed"
+    );
+    for c in &r.criteria {
+        let _ = writeln!(
+            out,
+            "  {:<24} {:>12} {:>12}   {}",
+            c.name,
+            number(c.threshold),
+            number(c.observed),
+            if c.pass { "PASS" } else { "FAIL" }
+        );
+    }
+    let held = r.criteria.iter().filter(|c| c.pass).count();
+    let _ = writeln!(
+        out,
+        "\n  RESULT: {} ({held}/{} criteria held)\n",
+        if r.passed() { "PASS" } else { "FAIL" },
+        r.criteria.len()
+    );
+    out
+}
+
+fn latency_row(out: &mut String, label: &str, l: &Latency) {
+    let _ = writeln!(
+        out,
+        "  {label:<15} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9.3}",
+        l.p50, l.p90, l.p95, l.p99, l.p999, l.max
+    );
+}
+
+fn server_rows(out: &mut String, r: &RunReport) {
+    if r.server.is_empty() {
+        let _ = writeln!(out, "  server       not sampled");
+        return;
+    }
+    let n = r.server.len() as f64;
+    let cpu_mean = r.server.iter().map(|s| s.cpu_pct).sum::<f64>() / n;
+    let cpu_peak = r.server.iter().map(|s| s.cpu_pct).fold(0.0, f64::max);
+    let rss_peak = r.server.iter().map(|s| s.rss_bytes).max().unwrap_or(0);
+    let fds_peak = r.server.iter().map(|s| s.fds_open).max().unwrap_or(0);
+    let switches = r
+        .server
+        .iter()
+        .map(|s| s.context_switches_per_s)
+        .sum::<f64>()
+        / n;
+    let _ = writeln!(
+        out,
+        "  server       CPU mean {cpu_mean:.1} % / peak {cpu_peak:.1} % (100 % = all cores)   \
+         RSS peak {:.1} MiB   fds peak {fds_peak}   {switches:.0} ctx switches/s",
+        rss_peak as f64 / (1024.0 * 1024.0)
+    );
+}
+
+fn none_if_empty(s: String) -> String {
+    if s.is_empty() {
+        "none".to_string()
+    } else {
+        s
+    }
+}
+
+/// A figure with as many decimals as its size deserves.
+pub fn number(v: f64) -> String {
+    if v.is_nan() {
+        "n/a".to_string()
+    } else if v.abs() >= 1000.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    }
+}

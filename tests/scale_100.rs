@@ -1,0 +1,178 @@
+//! The seed's three Red-phase acceptance tests, at the seed's own durations
+//! and thresholds, against the real `percore` binary, driven in-process by
+//! the load generator's library (`percore::load`):
+//!
+//! 1. 100 clients for 10 s (the seed loop): success > 99.9 %, p95 < 200 ms,
+//!    p99 < 500 ms; and the generator's request count equals the server's
+//!    `requests.total` delta minus the sampler's own `/api/metrics` calls.
+//! 2. The 60 s health probe (10 concurrent `/api/health` per second): the
+//!    second half's average < 1.2 × the first half's.
+//! 3. Resources during a 10 s 100-client run: CPU < 60 %, memory < 1 GiB,
+//!    open fds < 500, cache hit rate > 50 %.
+//!
+//! Each test starts its own server, so they can run in parallel.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use clap::Parser;
+use percore::load::cli::Cli;
+use percore::load::report::RunReport;
+
+/// A `percore` child on an ephemeral port; killed on drop.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_percore"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .env_remove("RUST_LOG")
+            .env_remove("CACHE_TTL_MS")
+            .env_remove("ORIGIN_DELAY_MS")
+            .env_remove("WORKERS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot spawn percore");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Keeps draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if line.contains("listening") {
+                    let addr = line
+                        .split_whitespace()
+                        .find_map(|w| w.strip_prefix("addr="))
+                        .and_then(|a| a.parse::<SocketAddr>().ok());
+                    if let (Some(addr), Some(tx)) = (addr, tx.take()) {
+                        let _ = tx.send(addr);
+                    }
+                }
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("percore did not log `listening addr=` within 10 s");
+            }
+        };
+        Server { child, addr }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `percore-load <args>` in-process and prints its table.
+fn run(args: &[&str]) -> RunReport {
+    let mut argv = vec!["percore-load"];
+    argv.extend_from_slice(args);
+    let cli = Cli::try_parse_from(argv).expect("valid arguments");
+    let report = percore::load::scenarios::run(&cli.command).expect("the run completes");
+    println!("{}", percore::load::table::render(&report));
+    report
+}
+
+fn criterion(report: &RunReport, name: &str) -> (f64, bool) {
+    let c = report
+        .criteria
+        .iter()
+        .find(|c| c.name.starts_with(name))
+        .unwrap_or_else(|| panic!("no criterion {name:?} in {:?}", report.criteria));
+    (c.observed, c.pass)
+}
+
+#[test]
+fn seed_100_clients_10s_meet_latency_and_success() {
+    let server = Server::start();
+    let report = run(&[
+        "seed",
+        "--url",
+        &server.url(),
+        "--clients",
+        "100",
+        "--duration",
+        "10s",
+    ]);
+    for (name, bound) in [
+        ("success rate %", "> 99.9"),
+        ("p95 latency ms", "< 200"),
+        ("p99 latency ms", "< 500"),
+    ] {
+        let (observed, pass) = criterion(&report, name);
+        assert!(pass, "{name} {bound} failed: observed {observed}");
+    }
+    assert!(
+        report.summary.requests > 10_000,
+        "100 seed clients for 10 s make ~50k requests, got {}",
+        report.summary.requests
+    );
+    let count = report.server_count.as_ref().expect("server count sampled");
+    assert_eq!(
+        count.server_requests, report.summary.requests,
+        "server requests.total delta minus {} metrics calls",
+        count.metrics_calls
+    );
+}
+
+#[test]
+fn health_probe_60s_second_half_not_slower() {
+    let server = Server::start();
+    let report = run(&[
+        "health",
+        "--url",
+        &server.url(),
+        "--duration",
+        "60s",
+        "--concurrency",
+        "10",
+        "--no-server-metrics",
+    ]);
+    assert_eq!(report.summary.requests, 600, "10 probes x 60 samples");
+    let (ratio, pass) = criterion(&report, "second/first half");
+    assert!(pass, "second half / first half = {ratio:.3}, must be < 1.2");
+    let (success, pass) = criterion(&report, "success rate %");
+    assert!(pass, "health success {success} %");
+}
+
+#[test]
+fn resources_during_100_clients_10s_stay_in_budget() {
+    let server = Server::start();
+    let report = run(&[
+        "seed",
+        "--url",
+        &server.url(),
+        "--clients",
+        "100",
+        "--duration",
+        "10s",
+    ]);
+    assert!(report.server.len() >= 9, "one server sample per second");
+    for (name, bound) in [
+        ("server CPU %", "< 60"),
+        ("server RSS MiB", "< 1024"),
+        ("server fds", "< 500"),
+        ("cache hit %", "> 50"),
+    ] {
+        let (observed, pass) = criterion(&report, name);
+        assert!(pass, "{name} {bound} failed: observed {observed}");
+    }
+}
