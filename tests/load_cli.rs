@@ -2,66 +2,16 @@
 //! exit code 2 on bad usage and on an unreachable server (with a message),
 //! 0 against a healthy server with a JSON report, 99 against one made slow.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use common::Server;
+
+use std::net::TcpListener;
+use std::process::{Command, Output};
 
 const SUBCOMMANDS: [&str; 8] = [
     "seed", "health", "rate", "max", "stages", "sweep", "soak", "recovery",
 ];
-
-/// A `percore` child on an ephemeral port; killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start(env: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_percore"));
-        cmd.args(["--host", "127.0.0.1", "--port", "0"])
-            .env_remove("RUST_LOG")
-            .env_remove("CACHE_TTL_MS")
-            .env_remove("ORIGIN_DELAY_MS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("cannot spawn percore");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                let addr = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("addr="))
-                    .and_then(|a| a.parse::<SocketAddr>().ok());
-                if let (true, Some(addr)) = (line.contains("listening"), addr) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("percore logs `listening addr=`");
-        Server { child, addr }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn load(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_percore-load"))
@@ -108,11 +58,11 @@ fn unreachable_server_exits_2_with_a_message() {
 
 #[test]
 fn healthy_server_exits_0_with_json_and_html() {
-    let server = Server::start(&[]);
+    let server = Server::start(&[], &[]);
     let dir = std::env::temp_dir().join(format!("percore-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let (json, html) = (dir.join("r.json"), dir.join("r.html"));
-    let url = format!("http://{}", server.addr);
+    let url = format!("http://{}", server.addr());
     let out = load(&[
         "seed",
         "--url",
@@ -147,8 +97,8 @@ fn healthy_server_exits_0_with_json_and_html() {
 
 #[test]
 fn slow_server_exits_99() {
-    let server = Server::start(&[("CACHE_TTL_MS", "0"), ("ORIGIN_DELAY_MS", "600")]);
-    let url = format!("http://{}", server.addr);
+    let server = Server::start(&[("CACHE_TTL_MS", "0"), ("ORIGIN_DELAY_MS", "600")], &[]);
+    let url = format!("http://{}", server.addr());
     let out = load(&["seed", "--url", &url, "--clients", "20", "--duration", "3s"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(99), "{stdout}");

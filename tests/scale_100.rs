@@ -12,74 +12,13 @@
 //!
 //! Each test starts its own server, so they can run in parallel.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
+
+use common::Server;
 
 use clap::Parser;
 use percore::load::cli::Cli;
 use percore::load::report::RunReport;
-
-/// A `percore` child on an ephemeral port; killed on drop.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_percore"))
-            .args(["--host", "127.0.0.1", "--port", "0"])
-            .env_remove("RUST_LOG")
-            .env_remove("CACHE_TTL_MS")
-            .env_remove("ORIGIN_DELAY_MS")
-            .env_remove("WORKERS")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot spawn percore");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        // Keeps draining stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if line.contains("listening") {
-                    let addr = line
-                        .split_whitespace()
-                        .find_map(|w| w.strip_prefix("addr="))
-                        .and_then(|a| a.parse::<SocketAddr>().ok());
-                    if let (Some(addr), Some(tx)) = (addr, tx.take()) {
-                        let _ = tx.send(addr);
-                    }
-                }
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("percore did not log `listening addr=` within 10 s");
-            }
-        };
-        Server { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs `percore-load <args>` in-process and prints its table.
 fn run(args: &[&str]) -> RunReport {
@@ -102,7 +41,7 @@ fn criterion(report: &RunReport, name: &str) -> (f64, bool) {
 
 #[test]
 fn seed_100_clients_10s_meet_latency_and_success() {
-    let server = Server::start();
+    let server = Server::start(&[], &[]);
     let report = run(&[
         "seed",
         "--url",
@@ -135,7 +74,7 @@ fn seed_100_clients_10s_meet_latency_and_success() {
 
 #[test]
 fn health_probe_60s_second_half_not_slower() {
-    let server = Server::start();
+    let server = Server::start(&[], &[]);
     let report = run(&[
         "health",
         "--url",
@@ -155,7 +94,7 @@ fn health_probe_60s_second_half_not_slower() {
 
 #[test]
 fn resources_during_100_clients_10s_stay_in_budget() {
-    let server = Server::start();
+    let server = Server::start(&[], &[]);
     let report = run(&[
         "seed",
         "--url",

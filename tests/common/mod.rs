@@ -176,6 +176,11 @@ impl Server {
         self.addr
     }
 
+    /// `http://` + the address, for the load generator's `--url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Process id of the server.
     pub fn pid(&self) -> u32 {
         self.child.id()
