@@ -53,18 +53,44 @@ fn status_field(status: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Reads the figures; a field that cannot be read is 0.
+/// Reads this process's figures; a field that cannot be read is 0.
 pub fn read() -> ProcessStats {
+    read_dir("/proc/self").unwrap_or_default()
+}
+
+/// Reads the figures of process `pid` (for the load generator's `--pid`);
+/// `None` when the process is gone.
+pub fn read_pid(pid: u32) -> Option<ProcessStats> {
+    read_dir(&format!("/proc/{pid}"))
+}
+
+/// Reads the figures under a `/proc/<pid>` directory; `None` if its
+/// `stat` cannot be read, 0 for any other field that cannot.
+fn read_dir(dir: &str) -> Option<ProcessStats> {
     let mut stats = ProcessStats::default();
     let ticks = ticks_per_second();
-    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+    let stat = fs::read_to_string(format!("{dir}/stat")).ok()?;
+    // Fields after the parenthesised command name, which may hold spaces.
+    if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // rest[0] is field 3 (state); utime is field 14, stime 15, starttime 22.
+        let field = |n: usize| {
+            f.get(n - 3)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        stats.cpu_user_seconds = field(14) as f64 / ticks;
+        stats.cpu_system_seconds = field(15) as f64 / ticks;
+        stats.start_time_seconds = boot_time_seconds() + field(22) as f64 / ticks;
+    }
+    if let Ok(status) = fs::read_to_string(format!("{dir}/status")) {
         stats.rss_bytes = status_field(&status, "VmRSS") * 1024;
         stats.peak_rss_bytes = status_field(&status, "VmHWM") * 1024;
         stats.threads = status_field(&status, "Threads");
     }
-    // Context switches are per thread in /proc: the process's own status
+    // Context switches are per thread in /proc: a process's own status
     // shows only its main thread, so sum over tasks.
-    if let Ok(tasks) = fs::read_dir("/proc/self/task") {
+    if let Ok(tasks) = fs::read_dir(format!("{dir}/task")) {
         for task in tasks.flatten() {
             if let Ok(status) = fs::read_to_string(task.path().join("status")) {
                 stats.voluntary_context_switches +=
@@ -74,34 +100,21 @@ pub fn read() -> ProcessStats {
             }
         }
     }
-    if let Ok(stat) = fs::read_to_string("/proc/self/stat") {
-        // Fields after the parenthesised command name, which may hold spaces.
-        if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            // rest[0] is field 3 (state); utime is field 14, stime 15, starttime 22.
-            let field = |n: usize| {
-                f.get(n - 3)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            stats.cpu_user_seconds = field(14) as f64 / ticks;
-            stats.cpu_system_seconds = field(15) as f64 / ticks;
-            stats.start_time_seconds = boot_time_seconds() + field(22) as f64 / ticks;
-        }
+    if let Ok(fds) = fs::read_dir(format!("{dir}/fd")) {
+        // Reading our own fd directory opens one more fd: not counted.
+        let own = if dir == "/proc/self" { 1 } else { 0 };
+        stats.open_fds = (fds.count() as u64).saturating_sub(own);
     }
-    if let Ok(fds) = fs::read_dir("/proc/self/fd") {
-        // The directory handle itself is one of the entries.
-        stats.open_fds = (fds.count() as u64).saturating_sub(1);
+    if let Ok(limits) = fs::read_to_string(format!("{dir}/limits")) {
+        // "Max open files            20000                20000                files"
+        stats.max_fds = limits
+            .lines()
+            .find_map(|l| l.strip_prefix("Max open files"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
     }
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid, writable rlimit struct for the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
-        stats.max_fds = rl.rlim_cur;
-    }
-    stats
+    Some(stats)
 }
 
 /// System boot time, seconds since the epoch (`btime` in `/proc/stat`).
@@ -138,6 +151,11 @@ mod tests {
     #[test]
     fn reads_plausible_figures() {
         let s = read();
+        assert_eq!(
+            read_pid(std::process::id()).map(|p| p.max_fds),
+            Some(s.max_fds)
+        );
+        assert!(read_pid(u32::MAX).is_none());
         assert!(s.rss_bytes > 1024 * 1024, "{s:?}");
         assert!(s.peak_rss_bytes >= s.rss_bytes);
         assert!(s.open_fds >= 3 && s.open_fds < s.max_fds, "{s:?}");
