@@ -156,14 +156,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, as `percore` with no flags and no environment would use
-    /// them (port 0 instead of 3000, for tests that run a server in-process).
-    pub fn for_tests() -> Self {
-        let mut config = Config::parse_from(["percore"]);
-        config.port = 0;
-        config
-    }
-
     /// Checks what clap's per-flag ranges cannot: settings that depend on each
     /// other or on the machine. Returns the message to print on failure.
     pub fn validate(&self, cores_available: usize) -> Result<(), String> {

@@ -260,7 +260,7 @@ fn health(
     scratch.clear();
     let status = if shard.draining.get() {
         // Load balancers stop sending to an instance that is going away.
-        let _ = serde_json::to_writer(&mut *scratch, &ErrorLikeStatus { status: "draining" });
+        let _ = serde_json::to_writer(&mut *scratch, &StatusBody { status: "draining" });
         Status::ServiceUnavailable
     } else {
         let body = Health {
@@ -286,8 +286,9 @@ fn health(
     status
 }
 
+/// `{"status": ...}`, the body of a draining health check.
 #[derive(Serialize)]
-struct ErrorLikeStatus {
+struct StatusBody {
     status: &'static str,
 }
 

@@ -53,7 +53,8 @@ impl Registry {
     }
 
     /// Idle connections now.
-    pub fn idle(&self) -> usize {
+    #[cfg(test)]
+    fn idle(&self) -> usize {
         self.slots
             .iter()
             .flatten()
