@@ -24,6 +24,13 @@
 //! BENCH_SECONDS=10 BENCH_WORKERS=1 cargo bench --bench end_to_end
 //! ```
 //!
+//! `BENCH_MODE=idle` measures memory instead: the server's RSS before and
+//! after `BENCH_CONNECTIONS` keep-alive connections that each made one
+//! request and stay idle, per connection (see `benches/idle_connections.sh`).
+//! The bench raises its own soft fd limit to the hard one for 10,000
+//! connections. Errors (non-200, resets, closes) are counted, and retire
+//! their connection.
+//!
 //! Environment: `BENCH_SECONDS` (measured run, default 5),
 //! `BENCH_WARMUP_SECONDS` (default 1, not counted), `BENCH_WORKERS`
 //! (server shards, default: the server's default, every core),
