@@ -117,6 +117,22 @@ fn run_clients(
         .collect()
 }
 
+/// Stops the clients of [`run_clients`], waits for them, and asserts that
+/// not one request went without a complete response.
+fn stop_clients(stop: &AtomicBool, clients: Vec<thread::JoinHandle<()>>, tally: &Tally) {
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let failures = tally.failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}
+
 fn metrics(addr: SocketAddr) -> serde_json::Value {
     common::Client::connect(addr).get("/api/metrics").json()
 }
@@ -143,17 +159,7 @@ fn drain_loses_no_request_under_keep_alive_load() {
         .wait_exit(Duration::from_secs(10))
         .expect("server did not exit within 10 s");
     let exited = Instant::now();
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    let failures = tally.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures, first: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    stop_clients(&stop, clients, &tally);
     assert!(
         status.success(),
         "exit status {status:?}\n{}",
@@ -204,17 +210,7 @@ fn zero_downtime_restart_on_the_same_port() {
         .wait_exit(Duration::from_secs(10))
         .expect("old instance did not exit");
     thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    for c in clients {
-        c.join().unwrap();
-    }
-    let failures = tally.failures.lock().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures, first: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
-    );
+    stop_clients(&stop, clients, &tally);
     assert_eq!(
         tally.refused.load(Ordering::Relaxed),
         0,

@@ -39,10 +39,9 @@ fn criterion(report: &RunReport, name: &str) -> (f64, bool) {
     (c.observed, c.pass)
 }
 
-#[test]
-fn seed_100_clients_10s_meet_latency_and_success() {
-    let server = Server::start(&[], &[]);
-    let report = run(&[
+/// The seed's first test: 100 clients looping for 10 s against `server`.
+fn seed_100_clients_for_10s(server: &Server) -> RunReport {
+    run(&[
         "seed",
         "--url",
         &server.url(),
@@ -50,7 +49,13 @@ fn seed_100_clients_10s_meet_latency_and_success() {
         "100",
         "--duration",
         "10s",
-    ]);
+    ])
+}
+
+#[test]
+fn seed_100_clients_10s_meet_latency_and_success() {
+    let server = Server::start(&[], &[]);
+    let report = seed_100_clients_for_10s(&server);
     for (name, bound) in [
         ("success rate %", "> 99.9"),
         ("p95 latency ms", "< 200"),
@@ -95,15 +100,7 @@ fn health_probe_60s_second_half_not_slower() {
 #[test]
 fn resources_during_100_clients_10s_stay_in_budget() {
     let server = Server::start(&[], &[]);
-    let report = run(&[
-        "seed",
-        "--url",
-        &server.url(),
-        "--clients",
-        "100",
-        "--duration",
-        "10s",
-    ]);
+    let report = seed_100_clients_for_10s(&server);
     assert!(report.server.len() >= 9, "one server sample per second");
     for (name, bound) in [
         ("server CPU %", "< 60"),
