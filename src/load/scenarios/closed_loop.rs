@@ -161,11 +161,6 @@ pub fn run_groups(
     })
 }
 
-/// `/api/data/client-0` .. `client-<n-1>`: client `i` asks for its own id.
-pub fn client_paths(n: usize) -> Arc<Vec<Vec<u8>>> {
-    super::super::pool::data_paths(n)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,9 +5,10 @@
 //! is reported but not judged: saturating it is the point.
 
 use super::super::cli::MaxArgs;
+use super::super::pool::data_paths;
 use super::super::report::RunReport;
 use super::super::LoadError;
-use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::closed_loop::{run_groups, Group, Think};
 use super::{measured, Setup};
 
 /// Runs connections back to back and judges the result.
@@ -18,7 +19,7 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
     let setup = Setup::new(&args.common)?;
     let group = Group {
         clients: args.connections,
-        paths: client_paths(args.ids),
+        paths: data_paths(args.ids),
         cycle_paths: true,
         think: Think::None,
         window_ns: (0, args.duration.as_nanos() as u64),

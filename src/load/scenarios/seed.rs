@@ -5,9 +5,10 @@
 //! third test measures those during this same load).
 
 use super::super::cli::SeedArgs;
+use super::super::pool::data_paths;
 use super::super::report::RunReport;
 use super::super::LoadError;
-use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::closed_loop::{run_groups, Group, Think};
 use super::{measured, Setup};
 
 /// Runs the seed loop and judges it.
@@ -18,7 +19,7 @@ pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
     let setup = Setup::new(&args.common)?;
     let group = Group {
         clients: args.clients,
-        paths: client_paths(args.clients),
+        paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Seed,
         window_ns: (0, args.duration.as_nanos() as u64),

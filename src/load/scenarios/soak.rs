@@ -6,9 +6,10 @@
 
 use super::super::cli::SoakArgs;
 use super::super::criteria::half_ratio;
+use super::super::pool::data_paths;
 use super::super::report::{step_between, RunReport};
 use super::super::LoadError;
-use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::closed_loop::{run_groups, Group, Think};
 use super::{measured, Setup};
 
 /// Runs the soak and judges it.
@@ -22,7 +23,7 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
     let end_ns = args.duration.as_nanos() as u64;
     let group = Group {
         clients: args.clients,
-        paths: client_paths(args.clients),
+        paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Fixed(args.think),
         window_ns: (0, end_ns),

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use super::super::cli::{Stage, StagesArgs};
 use super::super::executors::{now_ns, run_on_executors, sleep_until, wait_for_start};
+use super::super::pool::data_paths;
 use super::super::recorder::Recorder;
 use super::super::report::{step_between, RunReport};
 use super::super::LoadError;
-use super::closed_loop::{client_loop, client_paths, ClientSpec, Think};
+use super::closed_loop::{client_loop, ClientSpec, Think};
 use super::{measured, Setup};
 
 /// How often a controller compares running VUs with the target.
@@ -51,7 +52,7 @@ pub fn run(args: &StagesArgs) -> Result<RunReport, LoadError> {
     let think = Think::Fixed(args.think);
     let base = ClientSpec {
         target: setup.target.clone(),
-        paths: client_paths(max_vus),
+        paths: data_paths(max_vus),
         first_path: 0,
         cycle_paths: false,
         think,

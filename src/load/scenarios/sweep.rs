@@ -5,9 +5,10 @@
 //! by another factor; the worst one is judged against `--max-slowdown`.
 
 use super::super::cli::SweepArgs;
+use super::super::pool::data_paths;
 use super::super::report::{step_between, RunReport, Step};
 use super::super::LoadError;
-use super::closed_loop::{client_paths, run_groups, Group, Think};
+use super::closed_loop::{run_groups, Group, Think};
 use super::{measured, Setup};
 
 /// p95 growth between two steps, normalised to a 10× growth in clients.
@@ -35,7 +36,7 @@ pub fn run(args: &SweepArgs) -> Result<RunReport, LoadError> {
         .enumerate()
         .map(|(k, &clients)| Group {
             clients,
-            paths: client_paths(most),
+            paths: data_paths(most),
             cycle_paths: false,
             think: Think::Seed,
             window_ns: (k as u64 * step_ns, (k as u64 + 1) * step_ns),
