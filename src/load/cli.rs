@@ -147,24 +147,19 @@ pub struct RateArgs {
     /// Arrival rate, requests per second (> 0).
     #[arg(long, default_value_t = 1000.0)]
     pub rate: f64,
-    /// Connections in the pool.
-    #[arg(long, default_value_t = 100)]
-    pub connections: usize,
-    /// Distinct ids requested (/api/data/client-0 .. client-<ids-1>).
-    #[arg(long, default_value_t = 100)]
-    pub ids: usize,
-    /// How long to send.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
-    pub duration: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pool: PoolArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
 }
 
-/// `max` flags.
+/// Connections, ids and duration: what `rate` and `max` share.
 #[derive(Args, Clone, Debug)]
-pub struct MaxArgs {
-    /// Connections, each sending back to back.
+pub struct PoolArgs {
+    /// Connections (`rate`: the pool serving the schedule; `max`: each
+    /// sending back to back).
     #[arg(long, default_value_t = 100)]
     pub connections: usize,
     /// Distinct ids requested (/api/data/client-0 .. client-<ids-1>).
@@ -173,6 +168,14 @@ pub struct MaxArgs {
     /// How long to send.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+}
+
+/// `max` flags.
+#[derive(Args, Clone, Debug)]
+pub struct MaxArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pool: PoolArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,

@@ -13,16 +13,16 @@ use super::{measured, Setup};
 
 /// Runs connections back to back and judges the result.
 pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
-    if args.connections == 0 {
+    if args.pool.connections == 0 {
         return Err(LoadError::Usage("--connections must be at least 1".into()));
     }
     let setup = Setup::new(&args.common)?;
     let group = Group {
-        clients: args.connections,
-        paths: data_paths(args.ids),
+        clients: args.pool.connections,
+        paths: data_paths(args.pool.ids),
         cycle_paths: true,
         think: Think::None,
-        window_ns: (0, args.duration.as_nanos() as u64),
+        window_ns: (0, args.pool.duration.as_nanos() as u64),
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
         Ok((run_groups(&setup, vec![group], 1000, start, live)?, ()))
@@ -31,7 +31,7 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
         "max",
         &args.common.url,
         &m.recorder,
-        args.duration.as_secs_f64(),
+        args.pool.duration.as_secs_f64(),
         m.sampled.as_ref(),
         false,
     );
@@ -46,7 +46,7 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
     }
     report.notes.push(format!(
         "{} connections, no think time, cycling {} ids",
-        args.connections, args.ids
+        args.pool.connections, args.pool.ids
     ));
     Ok(report)
 }

@@ -47,16 +47,16 @@ pub fn run(args: &RateArgs) -> Result<RunReport, LoadError> {
             "--rate must be > 0 (for no limit use `percore-load max`)".into(),
         ));
     }
-    if args.connections == 0 {
+    if args.pool.connections == 0 {
         return Err(LoadError::Usage("--connections must be at least 1".into()));
     }
     let setup = Setup::new(&args.common)?;
     let plan = PoolPlan {
         target: setup.target.clone(),
-        connections: args.connections,
-        paths: data_paths(args.ids),
+        connections: args.pool.connections,
+        paths: data_paths(args.pool.ids),
         bucket: Arc::new(TokenBucket::constant(args.rate)),
-        end_ns: args.duration.as_nanos() as u64,
+        end_ns: args.pool.duration.as_nanos() as u64,
         timeout: setup.common.timeout,
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
@@ -66,7 +66,7 @@ pub fn run(args: &RateArgs) -> Result<RunReport, LoadError> {
         "rate",
         &args.common.url,
         &m.recorder,
-        args.duration.as_secs_f64(),
+        args.pool.duration.as_secs_f64(),
         m.sampled.as_ref(),
         true,
     );
@@ -76,7 +76,7 @@ pub fn run(args: &RateArgs) -> Result<RunReport, LoadError> {
     report.notes.push(format!(
         "open loop at {} req/s over {} connections; latency_ms is from the intended send \
          time (coordinated omission corrected), latency_raw_ms from the actual send",
-        args.rate, args.connections
+        args.rate, args.pool.connections
     ));
     Ok(report)
 }
