@@ -23,6 +23,9 @@ WORKDIR /build
 # [[example]] the manifest declares (cargo refuses a manifest whose targets
 # have no file).
 COPY Cargo.toml Cargo.lock ./
+# glommio, patched (see third_party/glommio/PATCHED.md): a dependency, so it
+# belongs to this layer.
+COPY third_party ./third_party
 RUN set -eu; \
     mkdir -p src; \
     echo 'fn main() {}' > src/main.rs; \
