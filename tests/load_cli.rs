@@ -1,6 +1,7 @@
 //! The `percore-load` binary as a user meets it: help for every subcommand,
 //! exit code 2 on bad usage and on an unreachable server (with a message),
-//! 0 against a healthy server with a JSON report, 99 against one made slow.
+//! 0 against a healthy server with a JSON report, 99 against one made slow;
+//! `max` on both engines counts what the server counts.
 
 mod common;
 
@@ -103,4 +104,42 @@ fn slow_server_exits_99() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(99), "{stdout}");
     assert!(stdout.contains("FAIL"), "{stdout}");
+}
+
+#[test]
+fn max_agrees_with_the_server_count_on_both_engines() {
+    let server = Server::start(&[], &[]);
+    let url = format!("http://{}", server.addr());
+    let dir = std::env::temp_dir().join(format!("percore-load-max-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for engine in ["epoll", "glommio"] {
+        let json = dir.join(format!("{engine}.json"));
+        let out = load(&[
+            "max",
+            "--url",
+            &url,
+            "--engine",
+            engine,
+            "--connections",
+            "20",
+            "--duration",
+            "2s",
+            "--json",
+            json.to_str().expect("utf-8 path"),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{engine}: {stdout}");
+        assert!(stdout.contains(&format!("({engine} engine)")), "{stdout}");
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid json");
+        let requests = v["summary"]["requests"].as_u64().expect("summary.requests");
+        assert!(requests > 1000, "{engine}: {requests} requests");
+        assert_eq!(v["summary"]["errors"].as_u64(), Some(0), "{engine}");
+        assert_eq!(
+            v["server_count"]["server_requests"].as_u64(),
+            Some(requests),
+            "{engine}: every request the server counted, and no other"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::criteria::Thresholds;
 
@@ -176,9 +176,23 @@ pub struct MaxArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub pool: PoolArgs,
+    /// What drives the connections: `epoll`, one epoll loop per thread (the
+    /// least work per request, so the most left for the server), or
+    /// `glommio`, the executor tasks the other scenarios use.
+    #[arg(long, value_enum, default_value_t = Engine::Epoll)]
+    pub engine: Engine,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
+}
+
+/// `max`'s engine.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// One epoll loop per thread (`epoll_loop.rs`).
+    Epoll,
+    /// One glommio task per connection (`scenarios/closed_loop.rs`).
+    Glommio,
 }
 
 /// `stages` flags.

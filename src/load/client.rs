@@ -1,13 +1,13 @@
 //! One HTTP/1.1 keep-alive connection of the load generator.
 //!
 //! Non-buffered glommio `TcpStream` (each read and write is one io_uring
-//! operation), a request buffer and a response buffer allocated once and
-//! reused, httparse for the response head. Bodies are framed by
-//! `Content-Length` and skipped without being kept; chunked responses are not
-//! needed for percore and count as protocol errors (the connection is
-//! dropped, never left hanging). A connection the server closed is re-opened
-//! on the next request, and counted. Every request has a deadline covering
-//! connect, write and read, enforced by the executor's watchdog (`watchdog.rs`).
+//! operation), a request buffer and a `ResponseReader` allocated once and
+//! reused. The reader parses the head with httparse and skips the body by
+//! its `Content-Length` without keeping it; a chunked response counts as a
+//! protocol error (the connection is dropped, never left hanging). A
+//! connection the server closed is re-opened on the next request, and
+//! counted. Every request has a deadline covering connect, write and read,
+//! enforced by the executor's watchdog (`watchdog.rs`).
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -18,14 +18,11 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
 use super::outcome::{ErrorKind, Outcome};
+use super::response_reader::{Progress, ResponseReader};
 use super::watchdog::Slot;
 
 /// Initial response buffer; a percore `/api/data` response is ~1 KiB.
 const READ_BUFFER_BYTES: usize = 8 * 1024;
-/// A response head larger than this is a protocol error.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// Response header fields parsed.
-const MAX_HEADERS: usize = 32;
 
 /// What a finished response says about the connection.
 struct Response {
@@ -48,7 +45,7 @@ pub struct Client {
     host_header: Vec<u8>,
     stream: Option<TcpStream>,
     request: Vec<u8>,
-    buf: Vec<u8>,
+    response: ResponseReader,
     timeout: Duration,
     deadline: Rc<Slot>,
     /// TCP connections opened by this client.
@@ -66,7 +63,7 @@ impl Client {
             host_header: host_header.as_bytes().to_vec(),
             stream: None,
             request: Vec::with_capacity(256),
-            buf: vec![0; READ_BUFFER_BYTES],
+            response: ResponseReader::new(READ_BUFFER_BYTES),
             timeout,
             deadline: Slot::register(),
             connects: 0,
@@ -142,7 +139,7 @@ impl Client {
                 _ => ReadError::ClosedIdle,
             });
         }
-        read_response(stream, &mut self.buf).await
+        read_response(stream, &mut self.response).await
     }
 }
 
@@ -151,99 +148,23 @@ async fn read_some(stream: &mut TcpStream, buf: &mut [u8]) -> Result<usize, Erro
     stream.read(buf).await.map_err(|e| ErrorKind::from_io(&e))
 }
 
-/// Head facts extracted from httparse, so the buffer can be reused.
-struct Head {
-    len: usize,
-    status: u16,
-    content_length: Option<usize>,
-    chunked: bool,
-    keep_alive: bool,
-}
-
-fn parse_head(bytes: &[u8]) -> Result<Option<Head>, ErrorKind> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut headers);
-    let len = match response.parse(bytes) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(_) => return Err(ErrorKind::Protocol),
-    };
-    let status = response.code.ok_or(ErrorKind::Protocol)?;
-    let mut head = Head {
-        len,
-        status,
-        content_length: None,
-        chunked: false,
-        keep_alive: response.version == Some(1),
-    };
-    for h in response.headers.iter() {
-        if h.name.eq_ignore_ascii_case("content-length") {
-            let text = std::str::from_utf8(h.value).map_err(|_| ErrorKind::Protocol)?;
-            let n = text.trim().parse().map_err(|_| ErrorKind::Protocol)?;
-            head.content_length = Some(n);
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            head.chunked = true;
-        } else if h.name.eq_ignore_ascii_case("connection") {
-            if h.value.eq_ignore_ascii_case(b"close") {
-                head.keep_alive = false;
-            } else if h.value.eq_ignore_ascii_case(b"keep-alive") {
-                head.keep_alive = true;
-            }
+async fn read_response(
+    stream: &mut TcpStream,
+    response: &mut ResponseReader,
+) -> Result<Response, ReadError> {
+    response.reset();
+    loop {
+        let spare = response.spare().map_err(ReadError::Failed)?;
+        let n = read_some(stream, spare).await.map_err(ReadError::Failed)?;
+        let progress = if n > 0 {
+            response.received(n)
+        } else if response.nothing_read() {
+            return Err(ReadError::ClosedIdle);
+        } else {
+            response.closed()
+        };
+        if let Progress::Complete { status, keep_alive } = progress.map_err(ReadError::Failed)? {
+            return Ok(Response { status, keep_alive });
         }
     }
-    Ok(Some(head))
-}
-
-async fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<Response, ReadError> {
-    let mut filled = 0;
-    let head = loop {
-        if filled == buf.len() {
-            if buf.len() >= MAX_HEAD_BYTES {
-                return Err(ReadError::Failed(ErrorKind::Protocol));
-            }
-            buf.resize(buf.len() * 2, 0);
-        }
-        let n = read_some(stream, &mut buf[filled..])
-            .await
-            .map_err(ReadError::Failed)?;
-        if n == 0 {
-            return Err(if filled == 0 {
-                ReadError::ClosedIdle
-            } else {
-                ReadError::Failed(ErrorKind::Reset)
-            });
-        }
-        filled += n;
-        if let Some(head) = parse_head(&buf[..filled]).map_err(ReadError::Failed)? {
-            break head;
-        }
-    };
-    if head.chunked {
-        return Err(ReadError::Failed(ErrorKind::Protocol));
-    }
-    let bodiless = head.status < 200 || head.status == 204 || head.status == 304;
-    let mut keep_alive = head.keep_alive;
-    let mut left = match (bodiless, head.content_length) {
-        (true, _) => 0,
-        (false, Some(n)) => n.saturating_sub(filled - head.len),
-        // No framing: the body runs until the server closes.
-        (false, None) => {
-            keep_alive = false;
-            usize::MAX
-        }
-    };
-    while left > 0 {
-        let n = read_some(stream, buf).await.map_err(ReadError::Failed)?;
-        if n == 0 {
-            if left == usize::MAX {
-                break;
-            }
-            return Err(ReadError::Failed(ErrorKind::Reset));
-        }
-        left = left.saturating_sub(n);
-    }
-    Ok(Response {
-        status: head.status,
-        keep_alive,
-    })
 }

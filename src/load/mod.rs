@@ -11,6 +11,8 @@
 pub mod cli;
 pub mod client;
 pub mod criteria;
+pub mod epoll;
+pub mod epoll_loop;
 pub mod executors;
 pub mod live;
 pub mod outcome;
@@ -21,6 +23,7 @@ pub mod recorder;
 pub mod report;
 pub mod report_html;
 pub mod report_json;
+pub mod response_reader;
 pub mod sampler;
 pub mod scenarios;
 pub mod svg;

@@ -2,9 +2,11 @@
 //! connection sends its next request as soon as the previous response is in.
 //! Measures the throughput ceiling; judged on success, latency, throughput
 //! (at least `--min-rps`) and the server's memory, fds and cache. Server CPU
-//! is reported but not judged: saturating it is the point.
+//! is reported but not judged: saturating it is the point. Driven by
+//! `epoll_loop.rs` (default) or by the glommio closed-loop client.
 
-use super::super::cli::MaxArgs;
+use super::super::cli::{Engine, MaxArgs};
+use super::super::epoll_loop;
 use super::super::pool::data_paths;
 use super::super::report::RunReport;
 use super::super::LoadError;
@@ -25,7 +27,23 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
         window_ns: (0, args.pool.duration.as_nanos() as u64),
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
-        Ok((run_groups(&setup, vec![group], 1000, start, live)?, ()))
+        let recorders = match args.engine {
+            Engine::Epoll => epoll_loop::run(
+                &epoll_loop::Plan {
+                    target: setup.target.clone(),
+                    connections: group.clients,
+                    paths: group.paths.clone(),
+                    window_ns: group.window_ns,
+                    timeout: setup.common.timeout,
+                    threads: setup.executors,
+                    bucket_ms: 1000,
+                },
+                start,
+                live,
+            )?,
+            Engine::Glommio => run_groups(&setup, vec![group], 1000, start, live)?,
+        };
+        Ok((recorders, ()))
     })?;
     let mut report = RunReport::build(
         "max",
@@ -45,8 +63,13 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
         ));
     }
     report.notes.push(format!(
-        "{} connections, no think time, cycling {} ids",
-        args.pool.connections, args.pool.ids
+        "{} connections, no think time, cycling {} ids ({} engine)",
+        args.pool.connections,
+        args.pool.ids,
+        match args.engine {
+            Engine::Epoll => "epoll",
+            Engine::Glommio => "glommio",
+        }
     ));
     Ok(report)
 }
