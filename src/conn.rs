@@ -57,8 +57,9 @@ struct Conn {
     wbuf: Vec<u8>,
     /// The body of the last request, while it is being skipped.
     body: Option<BodySkipper>,
-    /// Where that request's response starts in `wbuf`, until it is sent.
-    body_response_at: Option<usize>,
+    /// Where that request's response starts in `wbuf` and its status,
+    /// until it is sent.
+    body_response_at: Option<(usize, Status)>,
     /// When the first byte of the pending head arrived (headers timeout).
     head_started: Option<Instant>,
 }
@@ -221,10 +222,10 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
                     // (the body spanned several reads), the client has its
                     // answer and the connection just closes: one request,
                     // one response, whatever the pipeline holds.
-                    if let Some(at) = conn.body_response_at.take() {
+                    if let Some((at, sent_status)) = conn.body_response_at.take() {
                         conn.wbuf.truncate(at);
                         let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
-                        shard.stats.record_response(status, 1);
+                        shard.stats.replace_response(sent_status, status);
                     }
                     return Next::Close;
                 }
@@ -259,7 +260,7 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
         }
         conn.pos += head.head_len;
         conn.body = BodySkipper::new(head.body, limits.max_body_bytes);
-        conn.body_response_at = conn.body.is_some().then_some(response_at);
+        conn.body_response_at = conn.body.is_some().then_some((response_at, status));
         if persistence == Persistence::Close {
             return Next::Close;
         }

@@ -104,6 +104,17 @@ impl ShardStats {
             .saturating_record(latency_us.max(1));
     }
 
+    /// A response already recorded as `old` was replaced, before it was
+    /// sent, by an error response `new` (its request's body turned out
+    /// malformed): one request, one count. The latency sample stays, as it
+    /// is the same request's.
+    pub fn replace_response(&self, old: Status, new: Status) {
+        let o = &self.requests_by_status[old.index()];
+        o.set(o.get().saturating_sub(1));
+        let n = &self.requests_by_status[new.index()];
+        n.set(n.get() + 1);
+    }
+
     /// A connection was accepted.
     pub fn connection_opened(&self) {
         self.accepted.set(self.accepted.get() + 1);
@@ -317,6 +328,19 @@ mod tests {
         }
         assert_eq!(merged.latency_us.len(), 20_000);
         assert_eq!(merged.requests_total(), 20_000);
+    }
+
+    /// Replacing an unsent response moves its count to the new status.
+    #[test]
+    fn a_replaced_response_counts_once() {
+        let stats = ShardStats::new();
+        stats.record_response(Status::Ok, 10);
+        stats.replace_response(Status::Ok, Status::BadRequest);
+        let snap = stats.snapshot(0, 0, CacheStats::default());
+        assert_eq!(snap.requests_total(), 1);
+        assert_eq!(snap.requests_by_status[Status::Ok.index()], 0);
+        assert_eq!(snap.requests_by_status[Status::BadRequest.index()], 1);
+        assert_eq!(snap.latency_us.len(), 1);
     }
 
     /// A snapshot carries only the samples since the previous one, and the

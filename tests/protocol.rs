@@ -328,3 +328,29 @@ fn expect_100_continue() {
     c.send("POST /api/health HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n");
     assert_eq!(c.read().status, 405);
 }
+
+/// A body that turns out malformed after its request was answered (in the
+/// same read, so the answer is still unsent) replaces that answer: the
+/// client gets one 400, and the metrics count one request, as a 400.
+#[test]
+fn a_replaced_response_is_counted_once() {
+    let server = Server::start(&[("WORKERS", "1")], &[]);
+    let total = |c: &mut Client| {
+        let v = c.get("/api/metrics").json();
+        (
+            v["requests"]["total"].as_u64().expect("total"),
+            v["requests"]["byStatus"]["400"].as_u64().unwrap_or(0),
+        )
+    };
+    let mut metrics = Client::connect(server.addr());
+    let (before, bad_before) = total(&mut metrics);
+    expect_refused(
+        &server,
+        "bad chunk size line",
+        b"POST /api/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        &[400],
+    );
+    let (after, bad_after) = total(&mut metrics);
+    assert_eq!(after - before, 2, "the bad request and this metrics call");
+    assert_eq!(bad_after - bad_before, 1);
+}
