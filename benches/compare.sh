@@ -8,7 +8,8 @@
 #
 #   wrk          100 connections, a Lua script cycling over 100 client ids
 #                (/api/data/client-<n>);
-#   percore-load `percore-load max` (closed loop, 100 connections, 100 ids),
+#   percore-load `percore-load max` (closed loop, 100 connections, 100 ids;
+#                its default epoll engine, or PERCORE_LOAD_ENGINE=glommio),
 #                if target/release/percore-load exists; skipped otherwise.
 #
 # Set-ups:
@@ -41,6 +42,7 @@
 #         NGINX_MODE=file   file: serve body.json (sendfile, open_file_cache);
 #                           return: `return 200 '<body>'` from memory
 #         PERCORE_BIN, PERCORE_LOAD_BIN   binaries (default target/release/…)
+#         PERCORE_LOAD_ENGINE=epoll       percore-load max's engine (epoll|glommio)
 #         RESULTS=          also keep the raw TSV here
 # Needs: nginx, wrk, curl, taskset. Installs nothing.
 set -euo pipefail
@@ -58,6 +60,7 @@ IDLE_MIN="${IDLE_MIN:-0}"
 OTHER_MAX="${OTHER_MAX:-15}"
 RETRIES="${RETRIES:-1}"
 NGINX_MODE="${NGINX_MODE:-file}"
+PERCORE_LOAD_ENGINE="${PERCORE_LOAD_ENGINE:-epoll}"
 CONNECTIONS=100
 IDS=100
 PIPELINE=16
@@ -309,8 +312,8 @@ run_percore_load() { # seconds port setup
     # Exit code 99 means "a criterion failed" (e.g. its default p99 bound):
     # the figures are still what we want.
     # shellcheck disable=SC2086
-    $pin "$PERCORE_LOAD_BIN" max --connections "$CONNECTIONS" --ids "$IDS" \
-        --duration "${1}s" --threads "$threads" --url "http://127.0.0.1:$2" \
+    $pin "$PERCORE_LOAD_BIN" max --engine "$PERCORE_LOAD_ENGINE" \
+        --connections "$CONNECTIONS" --ids "$IDS" --duration "${1}s" --threads "$threads" --url "http://127.0.0.1:$2" \
         --no-server-metrics --json "$json" >>"$tmp/percore-load.log" 2>&1 || true
     [[ -s "$json" ]] || die "percore-load wrote no report (see $tmp/percore-load.log)"
     # The report is pretty-printed JSON: one "key": value per line.
@@ -384,6 +387,7 @@ echo "percore vs nginx: $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS c
     "$IDS ids, body $(wc -c <"$tmp/body.json") bytes, $(nproc) cores, load now $(loadavg)"
 echo "percore: $PERCORE_BIN"
 echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*version: //'), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+[[ $have_load == 1 ]] && echo "percore-load: $PERCORE_LOAD_BIN (max --engine $PERCORE_LOAD_ENGINE)"
 echo
 : >"$tmp/results.tsv"
 for setup in $SETUPS; do
