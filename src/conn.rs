@@ -138,28 +138,22 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             let _ = stream.write_all(&conn.wbuf).await;
             return true;
         }
+        // The shard's sweep (`Registry::expire`) ends the read at its
+        // deadline: keep-alive while idle or inside a body, the headers
+        // timeout from the head's first byte otherwise.
         let idle = conn.is_idle();
-        let timeout = if idle || conn.body.is_some() {
-            Duration::from_millis(shard.config.keep_alive_timeout_ms)
-        } else {
+        let in_head = !idle && conn.body.is_none();
+        let deadline = if in_head {
             let started = conn.head_started.unwrap_or_else(Instant::now);
-            let deadline = started + Duration::from_millis(shard.config.headers_timeout_ms);
-            deadline.saturating_duration_since(Instant::now())
+            started + Duration::from_millis(shard.config.headers_timeout_ms)
+        } else {
+            Instant::now() + Duration::from_millis(shard.config.keep_alive_timeout_ms)
         };
-        let _ = stream.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
-        if idle {
-            shard.conns.borrow_mut().set_idle(slot, true);
-        }
+        shard.conns.borrow_mut().read_started(slot, idle, deadline);
         let read = stream.read(&mut conn.rbuf[conn.filled..]).await;
-        if idle {
-            shard.conns.borrow_mut().set_idle(slot, false);
-        }
+        let timed_out = shard.conns.borrow_mut().read_finished(slot);
         match read {
-            Ok(0) => return false,
-            Ok(n) => conn.filled += n,
-            Err(err)
-                if err.kind() == std::io::ErrorKind::TimedOut && !idle && conn.body.is_none() =>
-            {
+            Ok(0) if timed_out && in_head => {
                 // RFC 9110 §15.5.9: the head did not arrive in time.
                 shard.clock.borrow_mut().refresh();
                 let status = Status::RequestTimeout;
@@ -176,7 +170,8 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
                 let _ = stream.write_all(&conn.wbuf).await;
                 return true;
             }
-            Err(_) => return false,
+            Ok(0) | Err(_) => return false,
+            Ok(n) => conn.filled += n,
         }
     }
 }

@@ -9,6 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
+use std::time::Instant;
 
 use futures_lite::future;
 use glommio::channels::local_channel::{self, LocalSender};
@@ -130,6 +131,7 @@ pub async fn run(setup: ShardSetup) {
     crate::death::arm(Rc::downgrade(&shard), listen_fd, setup.death_notice);
     let (drain_tx, drain_rx) = local_channel::new_bounded::<()>(1);
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
+    glommio::spawn_local(sweep_timeouts(shard.clone())).detach();
     tracing::debug!(shard = shard.id, core = shard.core, "shard started");
 
     crate::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
@@ -139,6 +141,21 @@ pub async fn run(setup: ShardSetup) {
     // still hold the shard may outlive this future).
     shard.to_control.close();
     tracing::debug!(shard = shard.id, "shard drained");
+}
+
+/// Ends the reads that passed their keep-alive or headers deadline, every
+/// `registry::sweep_interval`, for as long as the shard runs.
+async fn sweep_timeouts(shard: Rc<Shard>) {
+    let interval = crate::registry::sweep_interval(
+        shard.config.keep_alive_timeout_ms,
+        shard.config.headers_timeout_ms,
+    );
+    let mut timer = glommio::timer::Timer::new(interval);
+    loop {
+        (&mut timer).await;
+        shard.conns.borrow_mut().expire(Instant::now());
+        timer.reset(interval);
+    }
 }
 
 fn seed(shard_id: usize) -> u64 {
