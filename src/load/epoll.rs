@@ -93,26 +93,22 @@ impl Epoll {
 /// Sends from `buf`: `Some(Ok(n))`, `Some(Err(_))` on a failed or closed
 /// connection (never a SIGPIPE), or `None` when the socket buffer is full.
 pub fn send(fd: RawFd, buf: &[u8]) -> Option<io::Result<usize>> {
-    loop {
-        // SAFETY: `buf` is valid for reads of its length.
-        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
-        if n >= 0 {
-            return Some(Ok(n as usize));
-        }
-        match io::Error::last_os_error() {
-            e if e.kind() == io::ErrorKind::Interrupted => continue,
-            e if e.kind() == io::ErrorKind::WouldBlock => return None,
-            e => return Some(Err(e)),
-        }
-    }
+    // SAFETY: `buf` is valid for reads of its length.
+    retrying(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
 /// Receives into `buf`: `Some(Ok(0))` at end of stream, `Some(Err(_))` on a
 /// failed connection, or `None` when nothing is there yet.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    // SAFETY: `buf` is valid for writes of its length.
+    retrying(|| unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) })
+}
+
+/// Runs a byte-count syscall again while it is interrupted; "would block"
+/// becomes `None`.
+fn retrying(mut call: impl FnMut() -> isize) -> Option<io::Result<usize>> {
     loop {
-        // SAFETY: `buf` is valid for writes of its length.
-        let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let n = call();
         if n >= 0 {
             return Some(Ok(n as usize));
         }
