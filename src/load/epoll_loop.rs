@@ -7,7 +7,8 @@
 //! (a `POLL_ADD` per request). Here a socket is registered once,
 //! level-triggered for reading, and a request costs one `send` and one
 //! `recv` plus a share of one `epoll_wait`. (wrk additionally switches
-//! `EPOLLOUT` on and off around every request: two `epoll_ctl` per request.)
+//! `EPOLLOUT` on and off around every request: two `epoll_ctl` per request,
+//! counted in README.)
 //! `EPOLLOUT` is asked for only while a connect is in progress or a request
 //! did not fit in the socket buffer.
 //!
@@ -336,8 +337,8 @@ impl Worker {
                     return self.fail(i, ErrorKind::Connect);
                 }
                 let conn = &mut self.conns[i];
+                // A new socket: `close` already cleared `reused`.
                 conn.connects += 1;
-                conn.reused = false;
                 conn.state = State::Sending;
                 self.send(i);
             }
