@@ -236,6 +236,10 @@ pub struct SoakArgs {
     /// How long to run.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Also report each consecutive window of this length as a step (a long
+    /// soak read per 10 minutes); 0 or a window not shorter than the run: none.
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    pub window: Duration,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,

@@ -53,6 +53,22 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         half_ns,
         full_ns,
     ));
+    let window_ns = args.window.as_nanos() as u64;
+    if window_ns > 0 && window_ns < end_ns {
+        let mut from_ns = 0;
+        while from_ns + window_ns <= end_ns {
+            let label = format!(
+                "{}-{} s",
+                from_ns / 1_000_000_000,
+                (from_ns + window_ns) / 1_000_000_000
+            );
+            let to_ns = from_ns + window_ns;
+            report
+                .steps
+                .push(step_between(&label, c, &m.recorder, from_ns, to_ns));
+            from_ns = to_ns;
+        }
+    }
     let means: Vec<f64> = report
         .timeline
         .iter()
