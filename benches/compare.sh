@@ -2,9 +2,11 @@
 # percore against nginx, same workers, same load, alternating, in one run.
 #
 # nginx (Debian `nginx-light`) serves a fixed body: the exact bytes percore
-# answers for /api/data/client-50 (~605 bytes), from a generated config with
-# the same number of workers, pinned like percore's shards. Both are driven by
-# the same load generators, one server at a time:
+# answers for /api/data/client-50 (~605 bytes), by default from memory
+# (`return 200 '<body>'`, its fastest fixed-response configuration), from a
+# generated config with the same number of workers, pinned like percore's
+# shards, each worker on its own `reuseport` socket as percore's shards are.
+# Both are driven by the same load generators, one server at a time:
 #
 #   wrk          100 connections, a Lua script cycling over 100 client ids
 #                (/api/data/client-<n>);
@@ -39,8 +41,9 @@
 #         OTHER_MAX=15      a run during which processes other than the server
 #                           and the load used more than this % of the machine
 #                           is repeated (up to RETRIES=1 times) and flagged
-#         NGINX_MODE=file   file: serve body.json (sendfile, open_file_cache);
-#                           return: `return 200 '<body>'` from memory
+#         NGINX_MODE=return return: `return 200 '<body>'` from memory (default);
+#                           file: serve body.json (sendfile, open_file_cache),
+#                           the mode of the README's earlier history rows
 #         PERCORE_BIN, PERCORE_LOAD_BIN   binaries (default target/release/…)
 #         PERCORE_LOAD_ENGINE=epoll       percore-load max's engine (epoll|glommio)
 #         RESULTS=          also keep the raw TSV here
@@ -59,13 +62,14 @@ LOADERS="${LOADERS:-wrk percore-load}"
 IDLE_MIN="${IDLE_MIN:-0}"
 OTHER_MAX="${OTHER_MAX:-15}"
 RETRIES="${RETRIES:-1}"
-NGINX_MODE="${NGINX_MODE:-file}"
+NGINX_MODE="${NGINX_MODE:-return}"
 PERCORE_LOAD_ENGINE="${PERCORE_LOAD_ENGINE:-epoll}"
 CONNECTIONS=100
 IDS=100
 PIPELINE=16
 
 die() { echo "compare.sh: $*" >&2; exit 1; }
+[[ "$NGINX_MODE" == return || "$NGINX_MODE" == file ]] || die "NGINX_MODE must be return or file"
 
 # --- prerequisites ---------------------------------------------------------
 NGINX="$(command -v nginx || true)"
@@ -239,7 +243,7 @@ http {
     uwsgi_temp_path $tmp/nginx/uwsgi;
     scgi_temp_path $tmp/nginx/scgi;
     server {
-        listen 127.0.0.1:$2 backlog=4096;
+        listen 127.0.0.1:$2 backlog=4096 reuseport;
         root $tmp/www;
         location /api/data/ {
 $location_body
@@ -386,7 +390,7 @@ stop_server
 echo "percore vs nginx: $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS connections," \
     "$IDS ids, body $(wc -c <"$tmp/body.json") bytes, $(nproc) cores, load now $(loadavg)"
 echo "percore: $PERCORE_BIN"
-echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*version: //'), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*version: //') (NGINX_MODE=$NGINX_MODE), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
 [[ $have_load == 1 ]] && echo "percore-load: $PERCORE_LOAD_BIN (max --engine $PERCORE_LOAD_ENGINE)"
 echo
 : >"$tmp/results.tsv"
