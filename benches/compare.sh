@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# percore against nginx, same workers, same load, alternating, in one run.
+# percore against two references, same workers, same load, alternating, in
+# one run (issue 16's honest baseline):
 #
-# nginx (Debian `nginx-light`) serves a fixed body: the exact bytes percore
-# answers for /api/data/client-50 (~605 bytes), by default from memory
-# (`return 200 '<body>'`, its fastest fixed-response configuration), from a
-# generated config with the same number of workers, pinned like percore's
-# shards, each worker on its own `reuseport` socket as percore's shards are.
-# Both are driven by the same load generators, one server at a time:
+#   nginx  (Debian `nginx-light`) its fastest fixed-response configuration:
+#          percore's exact body for /api/data/client-50 (~615 bytes) from
+#          memory (`return 200 '<body>'`), each worker on its own `reuseport`
+#          socket, pinned like percore's shards (NGINX_MODE=file: from a file
+#          with sendfile, the mode of the README's earlier history rows);
+#   floor  benches/floor/: the least a server can do per request on io_uring
+#          (multishot accept, recv and send as ring operations, one
+#          io_uring_enter per loop turn, SINGLE_ISSUER | DEFER_TASKRUN),
+#          answering percore's exact head and body.
+#
+# (benches/peers.sh starts the three.) Each is driven by the same load
+# generators, one server at a time:
 #
 #   wrk          100 connections, a Lua script cycling over 100 client ids
 #                (/api/data/client-<n>);
@@ -24,13 +31,17 @@
 # Printed per set-up and load generator: requests/s, p99 latency (ms) and
 # server CPU µs per request (utime+stime of every server process from
 # /proc/<pid>/stat, delta over the measured run, / requests), side by side,
-# with the ratio percore / nginx. Errors (non-2xx, socket errors) are shown.
+# with the ratios percore / nginx and percore / floor. Errors (non-2xx,
+# socket errors) are shown.
 #
-# Usage:  cargo build --release && benches/compare.sh
+# Usage:  cargo build --release && cargo build --release --example floor &&
+#         benches/compare.sh
 # Env:    DURATION=10       measured seconds per run
 #         WARMUP=3          warm-up seconds before each measured run (not counted)
-#         ROUNDS=1          nginx/percore alternations per set-up (averaged)
+#         ROUNDS=1          alternations of the servers per set-up (averaged;
+#                           the order reverses every round)
 #         SETUPS="a b c"    which set-ups
+#         SERVERS="nginx floor percore"   which servers (percore is required)
 #         LOADERS="wrk percore-load"
 #         NICE=-19          run servers and load at this nice value (root only)
 #                           so that builds running alongside barely share
@@ -41,44 +52,34 @@
 #         OTHER_MAX=15      a run during which processes other than the server
 #                           and the load used more than this % of the machine
 #                           is repeated (up to RETRIES=1 times) and flagged
-#         NGINX_MODE=return return: `return 200 '<body>'` from memory (default);
-#                           file: serve body.json (sendfile, open_file_cache),
-#                           the mode of the README's earlier history rows
-#         PERCORE_BIN, PERCORE_LOAD_BIN   binaries (default target/release/…)
+#         NGINX_MODE=return return (default) or file, as above
+#         PERCORE_BIN, FLOOR_BIN, PERCORE_LOAD_BIN   binaries (default target/release/…)
 #         PERCORE_LOAD_ENGINE=epoll       percore-load max's engine (epoll|glommio)
 #         RESULTS=          also keep the raw TSV here
 # Needs: nginx, wrk, curl, taskset. Installs nothing.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-target="${CARGO_TARGET_DIR:-$here/target}"
-PERCORE_BIN="${PERCORE_BIN:-$target/release/percore}"
+# shellcheck source=benches/peers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/peers.sh"
 PERCORE_LOAD_BIN="${PERCORE_LOAD_BIN:-$target/release/percore-load}"
 DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-3}"
 ROUNDS="${ROUNDS:-1}"
 SETUPS="${SETUPS:-a b c}"
+SERVERS="${SERVERS:-nginx floor percore}"
 LOADERS="${LOADERS:-wrk percore-load}"
 IDLE_MIN="${IDLE_MIN:-0}"
 OTHER_MAX="${OTHER_MAX:-15}"
 RETRIES="${RETRIES:-1}"
-NGINX_MODE="${NGINX_MODE:-return}"
 PERCORE_LOAD_ENGINE="${PERCORE_LOAD_ENGINE:-epoll}"
 CONNECTIONS=100
 IDS=100
 PIPELINE=16
 
-die() { echo "compare.sh: $*" >&2; exit 1; }
-[[ "$NGINX_MODE" == return || "$NGINX_MODE" == file ]] || die "NGINX_MODE must be return or file"
-
 # --- prerequisites ---------------------------------------------------------
-NGINX="$(command -v nginx || true)"
-[[ -z "$NGINX" && -x /usr/sbin/nginx ]] && NGINX=/usr/sbin/nginx
-[[ -n "$NGINX" ]] || die "nginx not found: apt-get install nginx-light"
+need_servers "$SERVERS"
+[[ " $SERVERS " == *" percore "* ]] || die "SERVERS must include percore"
 command -v wrk >/dev/null || die "wrk not found: apt-get install wrk"
-command -v curl >/dev/null || die "curl not found"
-command -v taskset >/dev/null || die "taskset not found (util-linux)"
-[[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release"
 have_load=0
 if [[ " $LOADERS " == *" percore-load "* ]]; then
     if [[ -x "$PERCORE_LOAD_BIN" ]] && "$PERCORE_LOAD_BIN" max --help >/dev/null 2>&1; then
@@ -88,7 +89,6 @@ if [[ " $LOADERS " == *" percore-load "* ]]; then
     fi
 fi
 (( $(nproc) >= 2 )) || die "needs 2 cores (server on core 0, load on core 1 in set-up a)"
-CLK_TCK="$(getconf CLK_TCK)"
 # Everything started from here on inherits the priority: the measured
 # processes win the cores over whatever else this machine is running.
 NICE="${NICE:--19}"
@@ -100,21 +100,6 @@ fi
 tmp="$(mktemp -d /tmp/percore-compare.XXXXXX)"
 # nginx workers run as an unprivileged user: they must be able to read the body.
 chmod 755 "$tmp"
-server_pid=""
-server_kind=""
-stop_server() {
-    [[ -n "$server_pid" ]] || return 0
-    if [[ "$server_kind" == nginx ]]; then
-        # The master takes its workers down with it on SIGQUIT/SIGTERM.
-        kill -TERM "$server_pid" 2>/dev/null || true
-    else
-        kill -TERM "$server_pid" 2>/dev/null || true
-    fi
-    for _ in $(seq 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-    server_pid=""
-}
 cleanup() {
     stop_server
     [[ -n "${RESULTS:-}" && -f "$tmp/results.tsv" ]] && cp "$tmp/results.tsv" "$RESULTS"
@@ -122,48 +107,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A TCP port nobody listens on (checked with ss).
-free_port() {
-    local p
-    while :; do
-        p=$(( 20000 + RANDOM % 20000 ))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
-    done
-}
-
-wait_port() { # port
-    for _ in $(seq 200); do
-        curl -s -o /dev/null "http://127.0.0.1:$1/api/data/client-0" && return 0
-        sleep 0.05
-    done
-    die "server on port $1 did not come up (see $tmp/*.log)"
-}
-
-# utime+stime, µs, summed over a process and its children (nginx workers).
-cpu_us() { # pid
-    local pids ticks=0 f
-    pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
-    for p in $pids; do
-        [[ -r /proc/$p/stat ]] || continue
-        # Fields 14 and 15; the command (field 2) may hold spaces: cut after ')'.
-        f="$(sed 's/.*) //' "/proc/$p/stat")"
-        ticks=$(( ticks + $(awk '{print $12 + $13}' <<<"$f") ))
-    done
-    echo $(( ticks * 1000000 / CLK_TCK ))
-}
-
-loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# Machine-wide CPU from /proc/stat, µs: "process_time irq_time idle_time"
-# (user+nice+system, irq+softirq, idle+iowait). /proc/stat shows softirq
-# apart, but a process's utime+stime does include the softirq work (loopback
-# TCP) done on its CPU while it runs, so "other" below counts only
-# process time. %.0f, not %d: mawk's %d stops at 2^31.
-machine_cpu() {
-    awk -v hz="$CLK_TCK" '/^cpu / {printf "%.0f %.0f %.0f\n", ($2 + $3 + $4) * 1e6 / hz,
-        ($7 + $8) * 1e6 / hz, ($5 + $6) * 1e6 / hz}' /proc/stat
-}
 
 # Waits until the machine was ≥ IDLE_MIN % idle over one second.
 wait_idle() {
@@ -187,76 +130,6 @@ children_cpu_us() {
     printf -v "$1" '%s' "$(awk 'NR == 2 {t = 0; for (i = 1; i <= 2; i++) {
         split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
         printf "%.0f", t * 1e6}' "$tmp/times")"
-}
-
-# --- servers ----------------------------------------------------------------
-start_percore() { # setup port
-    local workers=2 pin=""
-    [[ "$1" == a ]] && { workers=1; pin="taskset -c 0"; }
-    # shellcheck disable=SC2086  # $pin is a word list on purpose
-    HOST=127.0.0.1 PORT="$2" WORKERS="$workers" RUST_LOG=warn \
-        $pin "$PERCORE_BIN" >"$tmp/percore.log" 2>&1 &
-    server_pid=$!
-    server_kind=percore
-    wait_port "$2"
-}
-
-start_nginx() { # setup port
-    local workers=2 affinity="01 10" pin=""
-    [[ "$1" == a ]] && { workers=1; affinity="01"; pin="taskset -c 0"; }
-    mkdir -p "$tmp/www" "$tmp/nginx"
-    local location_body
-    if [[ "$NGINX_MODE" == return ]]; then
-        # The body inlined in the config: no file access at all. The JSON
-        # holds no single quote, so it fits a single-quoted nginx string.
-        location_body="            return 200 '$(cat "$tmp/body.json")';"
-    else
-        location_body="            try_files /body.json =404;"
-    fi
-    cat >"$tmp/nginx/nginx.conf" <<EOF
-# Generated by benches/compare.sh: a fixed JSON body, tuned for throughput.
-worker_processes $workers;
-worker_cpu_affinity $affinity;
-daemon off;
-master_process on;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-worker_rlimit_nofile 20000;
-events {
-    worker_connections 16384;
-    use epoll;
-}
-http {
-    access_log off;
-    default_type application/json;
-    keepalive_requests 100000000;
-    keepalive_timeout 65s;
-    # Body from the page cache with one sendfile; descriptors kept open.
-    sendfile on;
-    open_file_cache max=16 inactive=60s;
-    open_file_cache_valid 3600s;
-    etag off;
-    server_tokens off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
-    server {
-        listen 127.0.0.1:$2 backlog=4096 reuseport;
-        root $tmp/www;
-        location /api/data/ {
-$location_body
-        }
-    }
-}
-EOF
-    cp "$tmp/body.json" "$tmp/www/body.json"
-    # shellcheck disable=SC2086
-    $pin "$NGINX" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" >"$tmp/nginx.log" 2>&1 &
-    server_pid=$!
-    server_kind=nginx
-    wait_port "$2"
 }
 
 # --- load -------------------------------------------------------------------
@@ -380,20 +253,19 @@ measure() { # setup loader server round
     done
 }
 
-# --- the body nginx serves: percore's own ----------------------------------
-port="$(free_port)"
-start_percore b "$port"
-curl -s "http://127.0.0.1:$port/api/data/client-50" >"$tmp/body.json"
-stop_server
-[[ -s "$tmp/body.json" ]] || die "could not fetch a body from percore"
+# --- the body every server answers: percore's own ---------------------------
+fetch_body
 
-echo "percore vs nginx: $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS connections," \
+echo "percore vs ${SERVERS// percore/}: $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS connections," \
     "$IDS ids, body $(wc -c <"$tmp/body.json") bytes, $(nproc) cores, load now $(loadavg)"
 echo "percore: $PERCORE_BIN"
-echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*version: //') (NGINX_MODE=$NGINX_MODE), wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
+[[ " $SERVERS " == *" floor "* ]] && echo "floor:   $FLOOR_BIN"
+[[ " $SERVERS " == *" nginx "* ]] && echo "nginx:   $("$NGINX" -v 2>&1 | sed 's/.*version: //') (NGINX_MODE=$NGINX_MODE)"
+echo "wrk:     $(wrk -v 2>&1 | head -1 | cut -d' ' -f2)"
 [[ $have_load == 1 ]] && echo "percore-load: $PERCORE_LOAD_BIN (max --engine $PERCORE_LOAD_ENGINE)"
 echo
 : >"$tmp/results.tsv"
+reversed="$(tr ' ' '\n' <<<"$SERVERS" | tac | tr '\n' ' ')"
 for setup in $SETUPS; do
     for loader in $LOADERS; do
         [[ "$loader" == percore-load && $have_load == 0 ]] && continue
@@ -402,8 +274,8 @@ for setup in $SETUPS; do
             continue
         fi
         for round in $(seq "$ROUNDS"); do
-            # Alternate which server goes first, so drift hits both alike.
-            if (( round % 2 )); then order="nginx percore"; else order="percore nginx"; fi
+            # Reverse the order every round, so drift hits every server alike.
+            if (( round % 2 )); then order="$SERVERS"; else order="$reversed"; fi
             for server in $order; do
                 measure "$setup" "$loader" "$server" "$round"
             done
@@ -411,33 +283,39 @@ for setup in $SETUPS; do
     done
 done
 
-# --- summary: averages over rounds, percore / nginx --------------------------
+# --- summary: averages over rounds; percore / nginx and percore / floor -------
 echo
 echo "set-up: a = 1 worker on core 0, load on core 1; b = 2 workers + load on 2 cores;"
 echo "        c = b with $PIPELINE pipelined requests per round trip"
 echo
 awk -F'\t' '
-    { k = $1 "\t" $2; seen[k] = 1; order[k] = order[k] ? order[k] : ++n; keys[n] = k
+    { k = $1 "\t" $2; if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
       rps[k, $3] += $5; p99[k, $3] += $6; cpu[k, $3] += $7; err[k, $3] += $8
       mach[k, $3] += $9; cnt[k, $3]++ }
+    function avg(a, k, s) { return cnt[k, s] ? a[k, s] / cnt[k, s] : 0 }
+    function fmt(v, f) { return v > 0 ? sprintf(f, v) : "—" }
+    function ratio(p, r) { return (p > 0 && r > 0) ? sprintf("%.2f", p / r) : "—" }
     END {
-        printf "| set-up | load | nginx req/s | percore req/s | ratio | nginx p99 ms | percore p99 ms | ratio | nginx CPU µs/req | percore CPU µs/req | ratio | machine µs/req n/p | errors n/p |\n"
-        printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        printf "| set-up | load | req/s nginx | floor | percore | p/n | p/f | p99 ms n | f | p | CPU µs/req nginx | floor | percore | p/n | p/f | machine µs/req n/f/p | errors n/f/p |\n"
+        printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         for (i = 1; i <= n; i++) {
-            k = keys[i]; if (done[k]++) continue
-            split(k, kk, "\t")
-            cn = cnt[k, "nginx"]; cp = cnt[k, "percore"]
-            if (!cn || !cp) continue
-            rn = rps[k, "nginx"] / cn; rp = rps[k, "percore"] / cp
-            pn = p99[k, "nginx"] / cn; pp = p99[k, "percore"] / cp
-            un = cpu[k, "nginx"] / cn; up = cpu[k, "percore"] / cp
-            mn = mach[k, "nginx"] / cn; mp = mach[k, "percore"] / cp
-            printf "| %s | %s | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.1f/%.1f | %d/%d |\n",
-                kk[1], kk[2], rn, rp, rp / rn, pn, pp, (pn > 0 ? pp / pn : 0), un, up, up / un,
-                mn, mp, err[k, "nginx"], err[k, "percore"]
+            k = keys[i]; split(k, kk, "\t")
+            rn = avg(rps, k, "nginx"); rf = avg(rps, k, "floor"); rp = avg(rps, k, "percore")
+            un = avg(cpu, k, "nginx"); uf = avg(cpu, k, "floor"); up = avg(cpu, k, "percore")
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s |\n",
+                kk[1], kk[2], fmt(rn, "%.0f"), fmt(rf, "%.0f"), fmt(rp, "%.0f"),
+                ratio(rp, rn), ratio(rp, rf),
+                fmt(avg(p99, k, "nginx"), "%.2f"), fmt(avg(p99, k, "floor"), "%.2f"),
+                fmt(avg(p99, k, "percore"), "%.2f"),
+                fmt(un, "%.2f"), fmt(uf, "%.2f"), fmt(up, "%.2f"), ratio(up, un), ratio(up, uf),
+                fmt(avg(mach, k, "nginx"), "%.1f"), fmt(avg(mach, k, "floor"), "%.1f"),
+                fmt(avg(mach, k, "percore"), "%.1f"),
+                (cnt[k, "nginx"] ? err[k, "nginx"] : "—"), (cnt[k, "floor"] ? err[k, "floor"] : "—"),
+                (cnt[k, "percore"] ? err[k, "percore"] : "—")
         }
     }' "$tmp/results.tsv"
 echo
-echo "server CPU: utime+stime of the server processes; machine: all cores' user+system+irq+softirq"
-echo "(server, load generator, loopback TCP in softirq, anything else), per request."
+echo "p/n = percore / nginx, p/f = percore / floor. server CPU: utime+stime of the server"
+echo "processes; machine: all cores' user+system+irq+softirq (server, load generator, loopback"
+echo "TCP in softirq, anything else), per request."
 echo "load average at the end: $(loadavg)"
