@@ -32,6 +32,7 @@ use super::epoll::{self, Epoll, Interest};
 use super::executors::now_ns;
 use super::live::Live;
 use super::outcome::{ErrorKind, Outcome};
+use super::pool::first_path;
 use super::recorder::Recorder;
 use super::response_reader::{Progress, ResponseReader};
 use super::target::Target;
@@ -52,7 +53,7 @@ pub struct Plan {
     pub target: Target,
     /// Connections, spread over the threads.
     pub connections: usize,
-    /// Request paths; connection `i` starts at path `i` and cycles.
+    /// Request paths; connection `i` starts at [`first_path`] and cycles.
     pub paths: Arc<Vec<Vec<u8>>>,
     /// Requests are sent from `window_ns.0` until `window_ns.1` (ns since
     /// time zero); those in flight at the end are still awaited.
@@ -187,7 +188,7 @@ impl Worker {
                 generation: 0,
                 state: State::Ready,
                 wants_out: false,
-                path: i % paths,
+                path: first_path(i, plan.connections, paths),
                 sent_ns: 0,
                 deadline_ns: 0,
                 written: 0,

@@ -70,7 +70,7 @@ async fn connection(
 ) {
     let mut client = Client::new(plan.target.addr, &plan.target.host_header, plan.timeout);
     let mut timer = glommio::timer::Timer::new(Duration::from_millis(1));
-    let mut next_path = index % plan.paths.len().max(1);
+    let mut next_path = first_path(index, plan.connections, plan.paths.len());
     loop {
         let due_ns = plan.bucket.take(now_ns(start));
         if due_ns >= plan.end_ns {
@@ -90,6 +90,23 @@ async fn connection(
     r.reconnects += client.reconnects;
 }
 
+/// The id connection `index` of `connections` starts at. With no more ids
+/// than connections, connection `i` starts at id `i` (every id in use from
+/// the first request, as the seed's clients). With more ids, the starts are
+/// spread evenly over them, so each id comes back once per full cycle of
+/// every connection: the key space is visited uniformly, as a cache sized
+/// below it would see real clients, not as one window of `connections`
+/// neighbouring ids sliding along (where every id is requested by all
+/// connections within a few requests and any cache looks hot).
+pub fn first_path(index: usize, connections: usize, ids: usize) -> usize {
+    let ids = ids.max(1);
+    if ids <= connections {
+        index % ids
+    } else {
+        index * ids / connections.max(1) % ids
+    }
+}
+
 /// `/api/data/client-0` .. `client-<ids-1>`.
 pub fn data_paths(ids: usize) -> Arc<Vec<Vec<u8>>> {
     Arc::new(
@@ -105,6 +122,37 @@ mod tests {
     use crate::load::outcome::Outcome;
     use crate::load::recorder::{quantile_ms, Recorder};
     use hdrhistogram::Histogram;
+
+    /// Up to one id per connection, connection `i` starts at id `i` (the
+    /// seed's layout, unchanged); with more ids the starts are spread evenly,
+    /// so one cycle of every connection covers each id exactly once.
+    #[test]
+    fn first_paths_cover_the_key_space_evenly() {
+        for (index, connections, ids, want) in [
+            (0, 100, 100, 0),
+            (7, 100, 100, 7),
+            (7, 100, 10, 7),
+            (0, 100, 2400, 0),
+            (1, 100, 2400, 24),
+            (99, 100, 2400, 2376),
+            (2, 3, 10, 6),
+            (5, 0, 0, 0),
+        ] {
+            assert_eq!(
+                first_path(index, connections, ids),
+                want,
+                "{index} of {connections}, {ids} ids"
+            );
+        }
+        // 100 connections, 2,400 ids, 24 requests each: every id once.
+        let mut seen = vec![0u32; 2400];
+        for c in 0..100 {
+            for step in 0..24 {
+                seen[(first_path(c, 100, 2400) + step) % 2400] += 1;
+            }
+        }
+        assert!(seen.iter().all(|&n| n == 1));
+    }
 
     /// Samples of at least `ms` milliseconds.
     fn at_least(h: &Histogram<u64>, ms: u64) -> u64 {
