@@ -115,6 +115,12 @@ struct LatencyJson {
     p99: f64,
     p999: f64,
     max: f64,
+    /// The whole merged histogram (top level only): a client that reads it
+    /// at two instants subtracts the two and gets the server-side
+    /// percentiles of exactly what happened in between (a load generator's
+    /// step), which cumulative percentiles cannot give.
+    #[serde(rename = "histogramUs", skip_serializing_if = "Option::is_none")]
+    histogram_us: Option<Vec<[u64; 2]>>,
 }
 
 fn latency_json(h: &Histogram<u64>) -> LatencyJson {
@@ -132,7 +138,30 @@ fn latency_json(h: &Histogram<u64>) -> LatencyJson {
         p99: ms(0.99),
         p999: ms(0.999),
         max: h.max() as f64 / 1000.0,
+        histogram_us: None,
     }
+}
+
+/// Significant digits of the exported histogram: values below 256 µs exact,
+/// above within 1 %, so an hour of traffic spread from 1 µs to 10 s is at
+/// most a few thousand pairs (typically a few hundred, ~5 KB).
+pub const EXPORT_SIGFIG: u8 = 2;
+
+/// `h` as `[value_us, count]` pairs, ascending, at [`EXPORT_SIGFIG`]
+/// digits: `value_us` is the highest value of its bucket, so recording each
+/// pair into a histogram of the same precision rebuilds `h` at that precision.
+pub fn histogram_pairs(h: &Histogram<u64>) -> Vec<[u64; 2]> {
+    let Ok(mut coarse) = Histogram::<u64>::new_with_bounds(1, h.high().max(2), EXPORT_SIGFIG)
+    else {
+        return Vec::new();
+    };
+    for v in h.iter_recorded() {
+        coarse.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+    }
+    coarse
+        .iter_recorded()
+        .map(|v| [v.value_iterated_to(), v.count_at_value()])
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -199,7 +228,10 @@ pub fn json(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
         },
         cache: CacheJson::from(&merged.cache),
         requests: requests_json(&merged.requests_by_status),
-        latency: latency_json(&merged.latency_us),
+        latency: LatencyJson {
+            histogram_us: Some(histogram_pairs(&merged.latency_us)),
+            ..latency_json(&merged.latency_us)
+        },
         connections: &merged.connections,
         cpu: CpuJson {
             user_seconds: p.cpu_user_seconds,
@@ -282,5 +314,36 @@ mod tests {
         }
         assert_eq!(v["requests"]["total"], 2);
         assert_eq!(v["latency"]["max"].as_f64().unwrap(), 2.0);
+        assert_eq!(
+            v["latency"]["histogramUs"],
+            serde_json::json!([[100, 1], [2007, 1]])
+        );
+        assert!(v.pointer("/shards/0/latency/histogramUs").is_none());
+    }
+
+    /// The exported pairs rebuild the histogram at 2 digits: counts exact,
+    /// every percentile within 1 %.
+    #[test]
+    fn histogram_pairs_rebuild_the_percentiles() {
+        let mut h = crate::stats::new_latency_histogram();
+        for us in 1..=20_000u64 {
+            h.record_n(us, us % 7 + 1).unwrap();
+        }
+        let pairs = histogram_pairs(&h);
+        // 256 exact values, then 128 per doubling up to 20,000 (< 7 doublings).
+        assert!(pairs.len() <= 256 + 7 * 128, "{} pairs", pairs.len());
+        assert!(pairs.windows(2).all(|w| w[0][0] < w[1][0]));
+        let mut back = Histogram::<u64>::new_with_bounds(1, h.high(), EXPORT_SIGFIG).unwrap();
+        for [v, n] in &pairs {
+            back.record_n(*v, *n).unwrap();
+        }
+        assert_eq!(back.len(), h.len());
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            let (a, b) = (
+                h.value_at_quantile(q) as f64,
+                back.value_at_quantile(q) as f64,
+            );
+            assert!((a - b).abs() <= 0.01 * a, "q{q}: {a} vs {b}");
+        }
     }
 }
