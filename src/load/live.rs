@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use super::recorder::{new_bucket_histogram, quantile_ms};
+use super::histogram::{new_bucket_histogram, quantile_ms};
 
 /// Figures published by the executors since the last redraw.
 #[derive(Debug)]

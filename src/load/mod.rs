@@ -14,6 +14,7 @@ pub mod criteria;
 pub mod epoll;
 pub mod epoll_loop;
 pub mod executors;
+pub mod histogram;
 pub mod live;
 pub mod outcome;
 pub mod pool;

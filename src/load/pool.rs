@@ -119,8 +119,9 @@ pub fn data_paths(ids: usize) -> Arc<Vec<Vec<u8>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::histogram::quantile_ms;
     use crate::load::outcome::Outcome;
-    use crate::load::recorder::{quantile_ms, Recorder};
+    use crate::load::recorder::Recorder;
     use hdrhistogram::Histogram;
 
     /// Up to one id per connection, connection `i` starts at id `i` (the

@@ -10,33 +10,12 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
+use super::histogram::{new_bucket_histogram, new_histogram};
 use super::live::Live;
 use super::outcome::{ErrorKind, Outcome};
 
-/// Largest latency a histogram holds: one hour, in µs. Larger values are
-/// clamped (an open-loop run behind by more than an hour is not a measurement).
-pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 /// Status codes are counted by index up to this (exclusive).
 pub const STATUS_SLOTS: usize = 1000;
-
-/// A latency histogram with 3 significant digits (whole-run figures).
-pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("static histogram bounds are valid")
-}
-
-/// A smaller histogram with 2 significant digits (per timeline bucket).
-pub fn new_bucket_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 2).expect("static histogram bounds are valid")
-}
-
-/// Value at quantile `q`, in milliseconds; 0 for an empty histogram.
-pub fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
-    if h.is_empty() {
-        0.0
-    } else {
-        h.value_at_quantile(q) as f64 / 1000.0
-    }
-}
 
 /// One slice of the timeline, by completion time.
 #[derive(Clone, Debug)]
@@ -218,6 +197,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::histogram::quantile_ms;
 
     #[test]
     fn merge_adds_histograms_counts_and_timelines() {

@@ -9,8 +9,9 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::criteria::{self, Criterion, Observed};
+use super::histogram::quantile_ms;
 use super::outcome::ErrorKind;
-use super::recorder::{quantile_ms, Recorder};
+use super::recorder::Recorder;
 use super::sampler::{Sampled, ServerSample};
 
 /// Totals of a run.
