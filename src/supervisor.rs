@@ -19,7 +19,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
 use crate::control::{Event, ToControl, ToShard, CHANNEL_CAPACITY};
-use crate::limits::IO_MEMORY_BYTES;
+use crate::os::limits::IO_MEMORY_BYTES;
 use crate::shard::{self, ShardSetup};
 
 /// What every shard is started with.
@@ -121,7 +121,8 @@ impl Supervisor {
             .name(&format!("shard{id}"))
             .io_memory(IO_MEMORY_BYTES);
         let what = format!("shard {id} on core {core}");
-        let handle = crate::server::spawn_executor(builder, &what, move || shard::run(setup))?;
+        let handle =
+            crate::os::executor::spawn_executor(builder, &what, move || shard::run(setup))?;
         // Same order as the shard connects its ends: each connect waits for its peer.
         let sender = to_shard.connect().await;
         let receiver = from_shard.connect().await;
@@ -181,7 +182,7 @@ impl Supervisor {
         slot.restarts += 1;
         let restarts = slot.restarts;
         tracing::error!(shard = id, error = %panic, restarts, "shard died; restarting it");
-        let listener = match crate::listener::bind_reuseport(
+        let listener = match crate::os::listener::bind_reuseport(
             self.plan.addr,
             self.plan.config.backlog,
         ) {

@@ -37,7 +37,7 @@ use super::recorder::Recorder;
 use super::response_reader::{Progress, ResponseReader};
 use super::target::Target;
 use super::LoadError;
-use crate::limits;
+use crate::os::limits;
 
 /// How often request deadlines are checked (and the longest `epoll_wait`).
 pub const SCAN_INTERVAL: Duration = Duration::from_millis(10);

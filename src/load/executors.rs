@@ -12,7 +12,7 @@ use std::future::Future;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use super::LoadError;
-use crate::limits;
+use crate::os::limits;
 
 /// Executors to use: `requested`, or one per core in the affinity mask.
 pub fn executor_count(requested: usize) -> usize {
