@@ -31,8 +31,8 @@ use percore::cache::{Cache, CacheStats};
 use percore::clock::Clock;
 use percore::http::request::{parse_head, Limits};
 use percore::http::response::{self, ContentType, Persistence, Status};
+use percore::metrics::stats::{Merged, ShardStats};
 use percore::payload;
-use percore::stats::{Merged, ShardStats};
 
 /// The server's default limits (see `config.rs`): 16 KiB head, 64 fields,
 /// 8 KiB URI, 1 MiB body.

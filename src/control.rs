@@ -17,9 +17,9 @@ use futures_lite::AsyncReadExt;
 use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::UnixStream;
 
-use crate::report::{self, ProcessInfo};
+use crate::metrics::report::{self, ProcessInfo};
+use crate::metrics::stats::{new_latency_histogram, Merged, ShardSnapshot};
 use crate::routes::MetricsFormat;
-use crate::stats::{new_latency_histogram, Merged, ShardSnapshot};
 use crate::supervisor::{ShardPlan, Supervisor};
 
 /// Messages from a shard to the control executor.
@@ -44,7 +44,7 @@ pub enum ToShard {
     /// Stop accepting and drain.
     Drain,
     /// A cleared latency histogram for the shard's next snapshot to swap in
-    /// (see [`crate::stats`]).
+    /// (see [`crate::metrics::stats`]).
     SpareHistogram(Box<hdrhistogram::Histogram<u64>>),
 }
 
@@ -187,9 +187,9 @@ pub async fn run(
 async fn finish_round(round: Round, shards: &Supervisor, started: Instant) {
     let merged = Merged::from_shards(round.snapshots);
     let info = ProcessInfo {
-        stats: crate::process::read(),
+        stats: crate::metrics::process::read(),
         uptime_seconds: started.elapsed().as_secs_f64(),
-        heap: crate::process::heap(),
+        heap: crate::metrics::process::heap(),
     };
     for (shard_id, format) in round.requesters {
         // The report answers a request that is not yet counted: count it, so
@@ -198,7 +198,7 @@ async fn finish_round(round: Round, shards: &Supervisor, started: Instant) {
         m.count_pending_ok(shard_id);
         let body = match format {
             MetricsFormat::Json => report::json(&m, &info),
-            MetricsFormat::Prometheus => crate::prometheus::render(&m, &info),
+            MetricsFormat::Prometheus => crate::metrics::prometheus::render(&m, &info),
         };
         if let Some(s) = shards.sender(shard_id) {
             let _ = s.send(ToShard::MetricsBody(body)).await;

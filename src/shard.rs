@@ -20,10 +20,10 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::control::{ToControl, ToShard};
+use crate::metrics::stats::ShardStats;
 use crate::payload::Rng;
 use crate::registry::Registry;
 use crate::routes::MetricsFormat;
-use crate::stats::ShardStats;
 
 /// Longest a request waits for a metrics report from the control executor.
 const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);

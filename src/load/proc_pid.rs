@@ -18,7 +18,7 @@ pub struct ProcReading {
 
 /// Reads `/proc/<pid>`; `None` when the process is gone or unreadable.
 pub fn read(pid: u32) -> Option<ProcReading> {
-    let p = crate::process::read_pid(pid)?;
+    let p = crate::metrics::process::read_pid(pid)?;
     Some(ProcReading {
         cpu_seconds: p.cpu_user_seconds + p.cpu_system_seconds,
         rss_bytes: p.rss_bytes,

@@ -9,8 +9,8 @@ use std::fmt::Write;
 use hdrhistogram::Histogram;
 
 use crate::http::response::Status;
-use crate::report::ProcessInfo;
-use crate::stats::{Merged, ShardSnapshot};
+use crate::metrics::report::ProcessInfo;
+use crate::metrics::stats::{Merged, ShardSnapshot};
 
 /// Upper bounds of the latency buckets, seconds: 50 µs to 10 s.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 17] = [
@@ -209,7 +209,7 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::cache::CacheStats;
-    use crate::stats::ShardStats;
+    use crate::metrics::stats::ShardStats;
 
     #[test]
     fn buckets_are_cumulative_and_complete() {
@@ -219,7 +219,7 @@ mod tests {
         }
         let merged = Merged::from_shards(vec![a.snapshot(0, 0, CacheStats::default())]);
         let info = ProcessInfo {
-            stats: crate::process::read(),
+            stats: crate::metrics::process::read(),
             uptime_seconds: 1.0,
             heap: (0, 0),
         };

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::cache::CacheStats;
 use crate::http::response::Status;
-use crate::process::ProcessStats;
-use crate::stats::{hit_rate, ConnectionStats, Merged, ShardSnapshot};
+use crate::metrics::process::ProcessStats;
+use crate::metrics::stats::{hit_rate, ConnectionStats, Merged, ShardSnapshot};
 
 /// Figures of the process that are not the shards' own.
 #[derive(Clone, Copy, Debug)]
@@ -254,7 +254,7 @@ pub fn json(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::ShardStats;
+    use crate::metrics::stats::ShardStats;
 
     #[test]
     fn json_has_every_path() {
@@ -263,7 +263,7 @@ mod tests {
         a.record_response(Status::NotFound, 2000);
         let merged = Merged::from_shards(vec![a.snapshot(0, 0, CacheStats::default())]);
         let info = ProcessInfo {
-            stats: crate::process::read(),
+            stats: crate::metrics::process::read(),
             uptime_seconds: 1.5,
             heap: (10, 5),
         };
