@@ -27,12 +27,12 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use percore::cache::{Cache, CacheStats};
 use percore::clock::Clock;
 use percore::http::request::{parse_head, Limits};
 use percore::http::response::{self, ContentType, Persistence, Status};
 use percore::metrics::stats::{Merged, ShardStats};
-use percore::payload;
+use percore::shard::cache::{Cache, CacheStats};
+use percore::shard::payload;
 
 /// The server's default limits (see `config.rs`): 16 KiB head, 64 fields,
 /// 8 KiB URI, 1 MiB body.

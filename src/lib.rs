@@ -6,23 +6,13 @@
 //! endpoints and orders the drain on shutdown. Nothing on the request path is
 //! shared between shards.
 
-pub mod acceptor;
-pub mod cache;
 pub mod clock;
 pub mod config;
-pub mod conn;
 pub mod control;
-pub mod death;
-pub mod drain;
-pub mod handler;
 pub mod healthcheck;
 pub mod http;
 pub mod load;
 pub mod metrics;
 pub mod os;
-pub mod payload;
-pub mod registry;
-pub mod routes;
 pub mod server;
 pub mod shard;
-pub mod supervisor;

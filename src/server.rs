@@ -12,10 +12,10 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
 use crate::control;
+use crate::control::supervisor::ShardPlan;
 use crate::os::executor::spawn_executor;
 use crate::os::limits::{self, IO_MEMORY_BYTES};
 use crate::os::listener;
-use crate::supervisor::ShardPlan;
 
 /// What a started server reports about itself.
 #[derive(Clone, Debug)]
@@ -99,7 +99,7 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
         .name("control")
         .io_memory(IO_MEMORY_BYTES);
     let control = spawn_executor(control_builder, "the control executor", move || {
-        control::run(plan, listeners, stop_rx, started_at, ready_tx)
+        control::run::run(plan, listeners, stop_rx, started_at, ready_tx)
     })?;
     match ready_rx.recv() {
         Ok(Ok(())) => {}

@@ -208,8 +208,8 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::CacheStats;
     use crate::metrics::stats::ShardStats;
+    use crate::shard::cache::CacheStats;
 
     #[test]
     fn buckets_are_cumulative_and_complete() {

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cache::CacheStats;
 use crate::http::response::Status;
 use crate::metrics::process::ProcessStats;
 use crate::metrics::stats::{hit_rate, ConnectionStats, Merged, ShardSnapshot};
+use crate::shard::cache::CacheStats;
 
 /// Figures of the process that are not the shards' own.
 #[derive(Clone, Copy, Debug)]

@@ -17,8 +17,8 @@ use std::cell::{Cell, RefCell};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::cache::CacheStats;
 use crate::http::response::Status;
+use crate::shard::cache::CacheStats;
 
 /// Highest latency the histograms track, in µs (one hour); larger values
 /// are clamped to it rather than lost.

@@ -16,7 +16,7 @@ use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Weak;
 
-use crate::shard::Shard;
+use crate::shard::state::Shard;
 
 struct Guard {
     shard: Weak<Shard>,

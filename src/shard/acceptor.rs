@@ -17,7 +17,7 @@ use futures_lite::future;
 use glommio::channels::local_channel::LocalReceiver;
 use glommio::net::{TcpListener, TcpStream};
 
-use crate::shard::Shard;
+use crate::shard::state::Shard;
 
 /// Longest pause between accept retries when the process is out of file
 /// descriptors (EMFILE/ENFILE): backing off instead of spinning on a core.
@@ -32,12 +32,12 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     use std::os::fd::AsRawFd;
     if shard.conns.borrow().len() >= shard.max_connections {
         shard.stats.connection_rejected();
-        glommio::spawn_local(crate::conn::reject(shard.clone(), stream)).detach();
+        glommio::spawn_local(crate::shard::conn::reject(shard.clone(), stream)).detach();
         return;
     }
     shard.stats.connection_opened();
     let slot = shard.conns.borrow_mut().insert(stream.as_raw_fd());
-    glommio::spawn_local(crate::conn::serve(shard.clone(), stream, slot)).detach();
+    glommio::spawn_local(crate::shard::conn::serve(shard.clone(), stream, slot)).detach();
 }
 
 /// Accepts until `drain` fires, then empties the accept queue and closes
@@ -105,7 +105,7 @@ pub async fn run(
     if let Some(Ok(stream)) = last {
         admit(shard, stream);
     }
-    crate::death::listener_closed();
+    crate::shard::death::listener_closed();
     drop(listener);
 }
 

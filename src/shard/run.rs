@@ -1,9 +1,10 @@
-//! One shard: a glommio executor pinned to one core, its own listening socket,
-//! its own cache, counters and clock, and the connections it accepted.
+//! One shard's life: a glommio executor pinned to one core, its own listening
+//! socket, its own cache, counters and clock, and the connections it accepted.
+//! `run` builds the [`Shard`] state, starts its side tasks (control messages,
+//! timeout sweep), runs the accept loop until the drain, then drains.
 //!
-//! Everything here is `Rc`/`Cell`/`RefCell`: a shard is one thread and never
-//! touches another shard's memory. Its only link to the rest of the process
-//! is a pair of channels to the control executor (metrics and drain).
+//! Its only link to the rest of the process is a pair of channels to the
+//! control executor (metrics and drain).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -11,76 +12,18 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-use futures_lite::future;
 use glommio::channels::local_channel::{self, LocalSender};
-use glommio::channels::shared_channel::{ConnectedSender, SharedReceiver, SharedSender};
+use glommio::channels::shared_channel::{SharedReceiver, SharedSender};
 use glommio::net::TcpListener;
 
-use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::control::{ToControl, ToShard};
+use crate::control::messages::{ToControl, ToShard};
 use crate::metrics::stats::ShardStats;
-use crate::payload::Rng;
-use crate::registry::Registry;
-use crate::routes::MetricsFormat;
-
-/// Longest a request waits for a metrics report from the control executor.
-const METRICS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// The state of one shard, shared by its tasks.
-pub struct Shard {
-    /// Shard id, 0-based; also the `workerId` of `/api/data` bodies.
-    pub id: usize,
-    /// The core this shard is pinned to.
-    pub core: usize,
-    /// The settings (this shard's own copy).
-    pub config: Config,
-    /// Connections this shard accepts before answering 503.
-    pub max_connections: usize,
-    /// Cached time and `Date` header.
-    pub clock: RefCell<Clock>,
-    /// Cached `/api/data` bodies.
-    pub cache: RefCell<Cache>,
-    /// Counters and latency histogram.
-    pub stats: ShardStats,
-    /// Source of the bodies' random `value`.
-    pub rng: RefCell<Rng>,
-    /// Reused buffer for bodies that are not cached (health, errors, metrics).
-    pub scratch: RefCell<Vec<u8>>,
-    /// Set once shutdown began: responses carry `Connection: close`.
-    pub draining: Cell<bool>,
-    /// Open connections.
-    pub conns: RefCell<Registry>,
-    to_control: ConnectedSender<ToControl>,
-    /// Requests waiting for a metrics report, in the order they asked.
-    metrics_waiters: RefCell<VecDeque<LocalSender<Vec<u8>>>>,
-}
-
-impl Shard {
-    /// Asks the control executor for a metrics report rendered in `format`;
-    /// `None` if the control executor is gone.
-    pub async fn metrics(&self, format: MetricsFormat) -> Option<Vec<u8>> {
-        let (tx, rx) = local_channel::new_bounded(1);
-        self.to_control
-            .send(ToControl::Metrics {
-                shard_id: self.id,
-                format,
-            })
-            .await
-            .ok()?;
-        // Pushed after the send completed: the reply is handled by another
-        // task of this thread, which cannot run before this one yields.
-        self.metrics_waiters.borrow_mut().push_back(tx);
-        // A report that does not come in time is a 503, not a hung client.
-        // The waiter stays queued, so later replies still match their requests.
-        future::or(rx.recv(), async {
-            glommio::timer::sleep(METRICS_TIMEOUT).await;
-            None
-        })
-        .await
-    }
-}
+use crate::shard::cache::Cache;
+use crate::shard::payload::Rng;
+use crate::shard::registry::Registry;
+use crate::shard::state::Shard;
 
 /// What a shard is started with.
 pub struct ShardSetup {
@@ -98,7 +41,7 @@ pub struct ShardSetup {
     pub to_control: SharedSender<ToControl>,
     /// Messages from the control executor.
     pub from_control: SharedReceiver<ToShard>,
-    /// Dropped when the shard thread ends, however it ends (see [`crate::death`]).
+    /// Dropped when the shard thread ends, however it ends (see [`crate::shard::death`]).
     pub death_notice: std::os::unix::net::UnixStream,
 }
 
@@ -128,15 +71,15 @@ pub async fn run(setup: ShardSetup) {
         metrics_waiters: RefCell::new(VecDeque::new()),
         config,
     });
-    crate::death::arm(Rc::downgrade(&shard), listen_fd, setup.death_notice);
+    crate::shard::death::arm(Rc::downgrade(&shard), listen_fd, setup.death_notice);
     let (drain_tx, drain_rx) = local_channel::new_bounded::<()>(1);
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
     glommio::spawn_local(sweep_timeouts(shard.clone())).detach();
     tracing::debug!(shard = shard.id, core = shard.core, "shard started");
 
-    crate::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
-    crate::drain::connections(&shard).await;
-    crate::death::disarm();
+    crate::shard::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
+    crate::shard::drain::connections(&shard).await;
+    crate::shard::death::disarm();
     // Tell the control executor this shard is gone (the detached tasks that
     // still hold the shard may outlive this future).
     shard.to_control.close();
@@ -146,7 +89,7 @@ pub async fn run(setup: ShardSetup) {
 /// Ends the reads that passed their keep-alive or headers deadline, every
 /// `registry::sweep_interval`, for as long as the shard runs.
 async fn sweep_timeouts(shard: Rc<Shard>) {
-    let interval = crate::registry::sweep_interval(
+    let interval = crate::shard::registry::sweep_interval(
         shard.config.keep_alive_timeout_ms,
         shard.config.headers_timeout_ms,
     );

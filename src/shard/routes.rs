@@ -2,7 +2,7 @@
 //! whole routing table is tested without a socket.
 
 use crate::http::request::Method;
-use crate::payload::valid_client_id;
+use crate::shard::payload::valid_client_id;
 
 /// Path prefix of the data endpoint.
 pub const DATA_PREFIX: &str = "/api/data/";

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::shard::Shard;
+use crate::shard::state::Shard;
 
 /// How often a draining shard looks at its connections.
 const POLL: Duration = Duration::from_millis(5);

@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use crate::http::request::{Method, ParseError, RequestHead, Version};
 use crate::http::response::{self, ContentType, Persistence, Status};
-use crate::payload;
-use crate::routes::{self, MetricsFormat, Route};
-use crate::shard::Shard;
+use crate::shard::payload;
+use crate::shard::routes::{self, MetricsFormat, Route};
+use crate::shard::state::Shard;
 
 /// The seed's overload body, sent with 503 and `Retry-After: 1`.
 pub const BUSY_BODY: &[u8] = br#"{"error":"Server too busy","retry_after":1}"#;

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::handler;
 use crate::http::body::{BodySkipper, Progress};
 use crate::http::request::{self, BodyFraming, Version};
 use crate::http::response::{self, Persistence, Status};
-use crate::shard::Shard;
+use crate::shard::handler;
+use crate::shard::state::Shard;
 
 /// Initial read buffer: a typical request head is a few hundred bytes, and
 /// 16 pipelined wrk requests about 930. It grows (doubling) up to the head

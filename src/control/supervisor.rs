@@ -18,9 +18,9 @@ use glommio::net::UnixStream;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
-use crate::control::{Event, ToControl, ToShard, CHANNEL_CAPACITY};
+use crate::control::messages::{Event, ToControl, ToShard, CHANNEL_CAPACITY};
 use crate::os::limits::IO_MEMORY_BYTES;
-use crate::shard::{self, ShardSetup};
+use crate::shard::run::{self as shard, ShardSetup};
 
 /// What every shard is started with.
 pub struct ShardPlan {
