@@ -43,7 +43,8 @@
 #         SETUPS="a b c"    which set-ups
 #         SERVERS="nginx floor percore"   which servers (percore is required)
 #         LOADERS="wrk percore-load"
-#         NICE=-19          run servers and load at this nice value (root only)
+#         NICE=-19          run servers and load at this nice value, and the
+#                           session's autogroup too (root only; see peers.sh),
 #                           so that builds running alongside barely share
 #                           the cores; NICE=0 to disable
 #         IDLE_MIN=0        if > 0, before each run, wait (≤ 60 s) until the machine
@@ -92,9 +93,6 @@ fi
 # Everything started from here on inherits the priority: the measured
 # processes win the cores over whatever else this machine is running.
 NICE="${NICE:--19}"
-if (( EUID == 0 && NICE != 0 )); then
-    renice -n "$NICE" -p $$ >/dev/null
-fi
 
 # --- scratch dir and cleanup -----------------------------------------------
 tmp="$(mktemp -d /tmp/percore-compare.XXXXXX)"
@@ -102,11 +100,13 @@ tmp="$(mktemp -d /tmp/percore-compare.XXXXXX)"
 chmod 755 "$tmp"
 cleanup() {
     stop_server
+    restore_priority
     [[ -n "${RESULTS:-}" && -f "$tmp/results.tsv" ]] && cp "$tmp/results.tsv" "$RESULTS"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+prioritise
 
 # Waits until the machine was ≥ IDLE_MIN % idle over one second.
 wait_idle() {

@@ -22,7 +22,8 @@
 #         SERVERS="nginx floor percore"   (percore is required)
 #         WORKERS=2         workers per server
 #         THREADS=2         percore-load threads
-#         NICE=-19          servers and load at this nice value (root only); 0: off
+#         NICE=-19          servers and load at this nice value, and the session's
+#                           autogroup too (root only; see peers.sh); 0: off
 #         NGINX_MODE=return return (default) or file, see peers.sh
 #         PERCORE_BIN, FLOOR_BIN, PERCORE_LOAD_BIN   binaries (default target/release/…)
 #         RESULTS=          also keep the raw TSV here
@@ -45,19 +46,18 @@ need_servers "$SERVERS"
 [[ " $SERVERS " == *" percore "* ]] || die "SERVERS must include percore"
 [[ -x "$PERCORE_LOAD_BIN" ]] || die "$PERCORE_LOAD_BIN not found: cargo build --release"
 NICE="${NICE:--19}"
-if (( EUID == 0 && NICE != 0 )); then
-    renice -n "$NICE" -p $$ >/dev/null
-fi
 
 tmp="$(mktemp -d /tmp/percore-low-load.XXXXXX)"
 chmod 755 "$tmp"
 cleanup() {
     stop_server
+    restore_priority
     [[ -n "${RESULTS:-}" && -f "$tmp/results.tsv" ]] && cp "$tmp/results.tsv" "$RESULTS"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+prioritise
 
 # One open-loop run; prints "requests p50_ms p99_ms errors".
 run_rate() { # rate seconds port

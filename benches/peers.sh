@@ -50,6 +50,27 @@ need_servers() { # "percore nginx floor"
     command -v taskset >/dev/null || die "taskset not found (util-linux)"
 }
 
+# Runs this script and everything it starts at nice NICE (root only), so
+# that builds running alongside barely share the cores. With autogroup
+# scheduling (kernel.sched_autogroup_enabled = 1, the default on many
+# distributions) nice values only order the processes of one session against
+# each other: another session's build still gets an equal share. So the
+# session's autogroup is set to NICE as well, and restored by
+# `restore_priority` (call it on exit).
+autogroup_nice_before=""
+prioritise() {
+    (( EUID == 0 && NICE != 0 )) || return 0
+    renice -n "$NICE" -p $$ >/dev/null
+    if [[ -w /proc/$$/autogroup ]]; then
+        autogroup_nice_before="$(sed -n 's/.* nice \(-\{0,1\}[0-9]*\)$/\1/p' /proc/$$/autogroup)"
+        echo "$NICE" 2>/dev/null >"/proc/$$/autogroup" || autogroup_nice_before=""
+    fi
+}
+restore_priority() {
+    [[ -n "$autogroup_nice_before" ]] || return 0
+    echo "$autogroup_nice_before" 2>/dev/null >"/proc/$$/autogroup" || true
+}
+
 server_pid=""
 stop_server() {
     [[ -n "$server_pid" ]] || return 0
