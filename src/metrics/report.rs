@@ -325,7 +325,7 @@ mod tests {
     /// every percentile within 1 %.
     #[test]
     fn histogram_pairs_rebuild_the_percentiles() {
-        let mut h = crate::stats::new_latency_histogram();
+        let mut h = crate::metrics::stats::new_latency_histogram();
         for us in 1..=20_000u64 {
             h.record_n(us, us % 7 + 1).unwrap();
         }
