@@ -9,28 +9,28 @@
 //! files, and pass/fail criteria that decide the exit code.
 
 pub mod cli;
-pub mod client;
-pub mod criteria;
-pub mod epoll;
-pub mod epoll_loop;
-pub mod executors;
-pub mod histogram;
-pub mod live;
-pub mod outcome;
-pub mod pool;
-pub mod proc_pid;
-pub mod rate;
-pub mod recorder;
+pub(crate) mod client;
+pub(crate) mod criteria;
+pub(crate) mod epoll;
+pub(crate) mod epoll_loop;
+pub(crate) mod executors;
+pub(crate) mod histogram;
+pub(crate) mod live;
+pub(crate) mod outcome;
+pub(crate) mod pool;
+pub(crate) mod proc_pid;
+pub(crate) mod rate;
+pub(crate) mod recorder;
 pub mod report;
-pub mod report_html;
-pub mod report_json;
-pub mod response_reader;
-pub mod sampler;
+pub(crate) mod report_html;
+pub(crate) mod report_json;
+pub(crate) mod response_reader;
+pub(crate) mod sampler;
 pub mod scenarios;
-pub mod svg;
+pub(crate) mod svg;
 pub mod table;
-pub mod target;
-pub mod watchdog;
+pub(crate) mod target;
+pub(crate) mod watchdog;
 
 use std::process::ExitCode;
 

@@ -1,7 +1,7 @@
 //! The result of a run, as every output renders it (table, JSON, HTML): the
 //! merged figures of all executors, the per-second timeline, the server
 //! samples and the evaluated criteria. Built once from the merged
-//! [`Recorder`] and the [`Sampled`] server figures.
+//! `Recorder` and the `Sampled` server figures.
 
 use std::collections::BTreeMap;
 

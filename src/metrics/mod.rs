@@ -3,7 +3,7 @@
 //! two renderings of it all (`/api/metrics` JSON, `/metrics` Prometheus text).
 //! The shards only count; merging and rendering run on the control executor.
 
-pub mod process;
-pub mod prometheus;
-pub mod report;
+pub(crate) mod process;
+pub(crate) mod prometheus;
+pub(crate) mod report;
 pub mod stats;

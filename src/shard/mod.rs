@@ -1,20 +1,21 @@
 //! A shard and its request path: everything that runs on one pinned core.
 //!
-//! [`run`] starts a shard and [`state::Shard`] is what its tasks share;
-//! [`acceptor`] admits connections, [`conn`] reads requests and writes
-//! responses, [`handler`] answers one request through [`routes`],
-//! [`cache`] and [`payload`]; [`registry`] tracks open connections for
-//! timeouts and the drain, [`drain`] empties them on shutdown and [`death`]
-//! cuts them if the shard panics.
+//! `run.rs` starts a shard and `state.rs` holds the `Shard` its tasks share;
+//! `acceptor.rs` admits connections, `conn.rs` reads requests and writes
+//! responses, `handler.rs` answers one request through `routes.rs`,
+//! `cache.rs` and `payload.rs`; `registry.rs` tracks open connections for
+//! timeouts and the drain, `drain.rs` empties them on shutdown and `death.rs`
+//! cuts them if the shard panics. Only `cache` and `payload` are public, for
+//! the benches.
 
-pub mod acceptor;
+pub(crate) mod acceptor;
 pub mod cache;
-pub mod conn;
-pub mod death;
-pub mod drain;
-pub mod handler;
+pub(crate) mod conn;
+pub(crate) mod death;
+pub(crate) mod drain;
+pub(crate) mod handler;
 pub mod payload;
-pub mod registry;
-pub mod routes;
-pub mod run;
-pub mod state;
+pub(crate) mod registry;
+pub(crate) mod routes;
+pub(crate) mod run;
+pub(crate) mod state;
