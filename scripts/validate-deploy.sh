@@ -9,10 +9,13 @@
 #     oldest and the newest minor the project still maintains;
 #   - the copies of k6-load-test.js and seccomp-io_uring.json that the
 #     kustomizations need below their own directories equal the originals;
-#   - HAProxy accepts deploy/haproxy/haproxy.cfg (`haproxy -c`).
+#   - HAProxy accepts deploy/haproxy/haproxy.cfg (`haproxy -c`);
+#   - docker-compose accepts docker-compose.yml with the profile `scale`
+#     (no Docker engine needed).
 #
-# Installs what is missing: Debian's kubernetes-client (kubectl) and haproxy
-# with apt, kubernetes-validate with pip. Takes a few seconds once installed.
+# Installs what is missing: Debian's kubernetes-client (kubectl), haproxy and
+# docker-compose with apt, kubernetes-validate with pip. Takes a few seconds
+# once installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +26,7 @@ trap 'rm -rf "$out"' EXIT
 need_apt=()
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
+command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} (Debian)"
   export DEBIAN_FRONTEND=noninteractive
@@ -76,6 +80,14 @@ if PERCORE_S1=127.0.0.1:3001 PERCORE_S2=127.0.0.1:3002 PERCORE_S3=127.0.0.1:3003
   echo "ok: deploy/haproxy/haproxy.cfg"
 else
   echo "FAIL: haproxy -c deploy/haproxy/haproxy.cfg"
+  fail=1
+fi
+
+echo "== docker-compose config (profile scale)"
+if docker-compose -f docker-compose.yml --profile scale config -q; then
+  echo "ok: docker-compose.yml, services: $(docker-compose -f docker-compose.yml --profile scale config --services | tr '\n' ' ')"
+else
+  echo "FAIL: docker-compose config"
   fail=1
 fi
 
