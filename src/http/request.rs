@@ -139,8 +139,13 @@ pub enum ParseError {
     TooManyHeaders,
     /// 505: a version other than HTTP/1.0 or HTTP/1.1 (RFC 9110 §15.6.6).
     UnsupportedVersion,
-    /// 400: malformed chunked body (RFC 9112 §7.1), reported by `body`.
+    /// 400: chunked body against the grammar of RFC 9112 §7.1 (bare LF or CR
+    /// in a chunk line, bad size, extension or trailer field), reported by `chunked`.
     BadChunk,
+    /// 400: chunk extensions past their bound per line or per body (§7.1.1).
+    ChunkExtTooLarge,
+    /// 431: trailer section past its bound (§7.1.2, RFC 6585 §5).
+    TrailerTooLarge,
 }
 
 impl ParseError {
@@ -184,6 +189,8 @@ impl ParseError {
             Self::TooManyHeaders => (431, "too many header fields"),
             Self::UnsupportedVersion => (505, "HTTP version not supported"),
             Self::BadChunk => (400, "malformed chunked body"),
+            Self::ChunkExtTooLarge => (400, "chunk extensions too large"),
+            Self::TrailerTooLarge => (431, "trailer section too large"),
         }
     }
 }
