@@ -10,7 +10,11 @@
 #   - with io_uring denied by seccomp (Docker >= 25's default profile), and
 #     with too little locked memory, it fails fast with exit 2 and a message
 #     naming the fix;
-#   - SIGTERM (docker stop) drains it and it exits 0.
+#   - SIGTERM (docker stop) drains it and it exits 0;
+#   - the compose profile `scale`: HAProxy's image builds from Debian's
+#     haproxy package, three replicas come up healthy and UP behind it, the
+#     seed scenario passes through it with every replica serving, and each
+#     replica exits 0 on stop.
 #
 # Needs root and Debian's docker.io (installed when missing). When dockerd
 # cannot start here, the script says so and exits 0 (REQUIRE_DOCKER=1: exit 1).
@@ -56,7 +60,7 @@ compose() { docker-compose --compatibility -p "$project" "${compose_files[@]}" "
 cleanup() {
   set +e
   if [ -n "$docker_bin" ] && docker info >/dev/null 2>&1; then
-    compose --profile load down --volumes --remove-orphans >/dev/null 2>&1
+    compose --profile load --profile scale down --volumes --remove-orphans >/dev/null 2>&1
     docker rm -f "$project-run" "$project-deny" "$project-memlock" >/dev/null 2>&1
   fi
   if [ -n "$dockerd_pid" ]; then
@@ -94,8 +98,8 @@ docker-compose version --short
 
 # ---- compose file -------------------------------------------------------------
 step "docker-compose config"
-compose config -q
-echo "docker-compose.yml accepted"
+compose --profile scale config -q
+echo "docker-compose.yml accepted (with the profile scale)"
 
 # The compose file asks for unlimited locked memory and 65536 fds. Granting
 # more than the engine's own hard limits needs CAP_SYS_RESOURCE; where the
@@ -126,6 +130,11 @@ services:
       memlock: {soft: $memlock, hard: $memlock}
       nofile: {soft: $nofile, hard: $nofile}
 EOF
+  for s in app1 app2 app3; do
+    printf '  %s:\n    ulimits:\n      memlock: {soft: %s, hard: %s}\n      nofile: {soft: %s, hard: %s}\n' \
+      "$s" "$memlock" "$memlock" "$nofile" "$nofile" >>"$work/compose.limits.yml"
+  done
+  printf '  haproxy:\n    ulimits:\n      nofile: {soft: %s, hard: %s}\n' "$nofile" "$nofile" >>"$work/compose.limits.yml"
   compose_files+=(-f "$work/compose.limits.yml")
 fi
 
@@ -390,5 +399,52 @@ echo "exit code $code after ${elapsed}s"
 docker logs "$cid" 2>&1 | tail -n 3 | sed 's/^/  | /'
 [ "$code" = 0 ] || fail "exit code $code after SIGTERM"
 python3 -c "import sys; sys.exit(0 if $elapsed < 10 else 1)" || fail "stop took ${elapsed}s: SIGTERM not handled?"
+
+# ---- profile scale ---------------------------------------------------------------------------
+# Three replicas behind HAProxy built from Debian's package (deploy/haproxy/):
+# every replica healthy and UP in HAProxy, the seed scenario through HAProxy,
+# every replica serving a share, and exit 0 from each on `docker-compose stop`.
+step "compose profile scale: HAProxy image from Debian's haproxy package"
+scale_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stats_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PERCORE_SCALE_PORT=$scale_port HAPROXY_STATS_PORT=$stats_port
+compose --profile scale build haproxy >"$work/haproxy-build.log" 2>&1 || { tail -n 30 "$work/haproxy-build.log"; fail "haproxy image"; }
+docker run --rm --entrypoint haproxy percore-haproxy:latest -v | head -n1
+step "docker-compose --profile scale up -d (app1 app2 app3 haproxy)"
+compose --profile scale up -d --no-build app1 app2 app3 haproxy 2>&1 | sed 's/^/  /'
+for s in app1 app2 app3; do
+  wait_healthy "$(compose ps -q "$s")" 60 || fail "scale: $s not healthy"
+done
+ups=""
+for _ in $(seq 1 60); do
+  ups=$(curl -fsS --max-time 2 "http://127.0.0.1:$stats_port/stats;csv" 2>/dev/null |
+    awk -F, '$1 == "percore" && $2 ~ /^s[123]$/ && $18 == "UP" {n++} END {print n + 0}')
+  [ "$ups" = 3 ] && break
+  sleep 0.5
+done
+[ "$ups" = 3 ] || { compose logs haproxy | tail -n 20; fail "scale: HAProxy sees $ups of 3 replicas UP"; }
+echo "HAProxy sees the 3 replicas UP"
+step "seed scenario through HAProxy (percore-load seed, 100 clients)"
+set +e
+compose --profile load --profile scale run --rm --no-deps loadgen \
+  percore-load seed --url http://haproxy:8080 --no-server-metrics 2>&1 | tee "$work/scale-seed.log" | sed 's/^/  /'
+scale_rc=${PIPESTATUS[0]}
+set -e
+[ "$scale_rc" = 0 ] || fail "seed scenario through HAProxy failed (exit $scale_rc)"
+# Requests per replica as HAProxy counted them (stot): hashing spreads the
+# seed's 100 ids over all three.
+shares=$(curl -fsS --max-time 2 "http://127.0.0.1:$stats_port/stats;csv" |
+  awk -F, '$1 == "percore" && $2 ~ /^s[123]$/ {printf "%s=%s ", $2, $8}')
+echo "requests per replica: $shares"
+for s in s1 s2 s3; do
+  grep -qE "$s=[1-9]" <<<"$shares" || fail "scale: replica $s served nothing"
+done
+step "docker-compose --profile scale stop (SIGTERM to each replica: exit 0)"
+compose --profile scale stop haproxy app1 app2 app3 2>&1 | sed 's/^/  /'
+for s in app1 app2 app3; do
+  code=$(docker inspect -f '{{.State.ExitCode}}' "$(compose ps -q "$s")")
+  echo "$s: exit code $code"
+  [ "$code" = 0 ] || fail "scale: $s exit code $code after SIGTERM"
+done
 
 step "container test passed in $(($(date +%s) - started)) s"
