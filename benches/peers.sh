@@ -91,8 +91,9 @@ free_port() {
     done
 }
 
+# Up to 30 s: on a machine loaded with builds a server can take seconds to start.
 wait_port() { # port
-    for _ in $(seq 200); do
+    for _ in $(seq 600); do
         curl -s -o /dev/null "http://127.0.0.1:$1/api/data/client-0" && return 0
         sleep 0.05
     done
