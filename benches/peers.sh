@@ -97,7 +97,9 @@ wait_port() { # port
         curl -s -o /dev/null "http://127.0.0.1:$1/api/data/client-0" && return 0
         sleep 0.05
     done
-    die "server on port $1 did not come up (see $tmp/*.log)"
+    # The scratch dir goes away on exit: show the servers' logs now.
+    tail -n 20 "${tmp:?}"/*.log >&2 2>/dev/null || true
+    die "server on port $1 did not come up"
 }
 
 # utime+stime, µs, of a process (all its threads) and its children (nginx's

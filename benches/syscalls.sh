@@ -51,7 +51,7 @@ tmp="$(mktemp -d /tmp/percore-syscalls.XXXXXX)"
 chmod 755 "$tmp"
 counter_pid=""
 cleanup() {
-    [[ -n "$counter_pid" ]] && kill -INT "$counter_pid" 2>/dev/null || true
+    if [[ -n "$counter_pid" ]]; then kill -INT "$counter_pid" 2>/dev/null || true; fi
     stop_server
     rm -rf "$tmp"
 }
