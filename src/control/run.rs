@@ -147,7 +147,7 @@ pub async fn run(
 
 /// Merges a round's snapshots and sends each requester its report.
 async fn finish_round(round: Round, shards: &Supervisor, started: Instant) {
-    let merged = Merged::from_shards(round.snapshots);
+    let mut merged = Merged::from_shards(round.snapshots);
     let info = ProcessInfo {
         stats: crate::metrics::process::read(),
         uptime_seconds: started.elapsed().as_secs_f64(),
@@ -156,12 +156,12 @@ async fn finish_round(round: Round, shards: &Supervisor, started: Instant) {
     for (shard_id, format) in round.requesters {
         // The report answers a request that is not yet counted: count it, so
         // `requests.total` includes the very request that reads it.
-        let mut m = merged.clone();
-        m.count_pending_ok(shard_id);
+        merged.count_pending_ok(shard_id);
         let body = match format {
-            MetricsFormat::Json => report::json(&m, &info),
-            MetricsFormat::Prometheus => crate::metrics::prometheus::render(&m, &info),
+            MetricsFormat::Json => report::json(&merged, &info),
+            MetricsFormat::Prometheus => crate::metrics::prometheus::render(&merged, &info),
         };
+        merged.uncount_pending_ok(shard_id);
         if let Some(s) = shards.sender(shard_id) {
             let _ = s.send(ToShard::MetricsBody(body)).await;
         }

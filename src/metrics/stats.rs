@@ -277,9 +277,21 @@ impl Merged {
     /// Counts one more 200 on `shard_id`: the metrics response being built,
     /// which the snapshot could not yet contain.
     pub fn count_pending_ok(&mut self, shard_id: usize) {
-        self.requests_by_status[Status::Ok.index()] += 1;
+        self.add_pending_ok(shard_id, 1);
+    }
+
+    /// Undoes [`Merged::count_pending_ok`] once that response is rendered,
+    /// so the next requester of the same round is counted on the same
+    /// figures without a copy of them (a copy is three ~180 KiB histograms).
+    pub fn uncount_pending_ok(&mut self, shard_id: usize) {
+        self.add_pending_ok(shard_id, -1);
+    }
+
+    fn add_pending_ok(&mut self, shard_id: usize, n: i64) {
+        let ok = Status::Ok.index();
+        self.requests_by_status[ok] = self.requests_by_status[ok].saturating_add_signed(n);
         if let Some(s) = self.shards.iter_mut().find(|s| s.shard_id == shard_id) {
-            s.requests_by_status[Status::Ok.index()] += 1;
+            s.requests_by_status[ok] = s.requests_by_status[ok].saturating_add_signed(n);
         }
     }
 }
@@ -399,5 +411,8 @@ mod tests {
         m.count_pending_ok(1);
         assert_eq!(m.requests_total(), 3);
         assert_eq!(m.shards[1].requests_total(), 2);
+        m.uncount_pending_ok(1);
+        assert_eq!(m.requests_total(), 2);
+        assert_eq!(m.shards[1].requests_total(), 1);
     }
 }
