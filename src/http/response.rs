@@ -1,6 +1,7 @@
 //! Writing responses into a connection's reused output buffer.
 //!
-//! Every response percore sends is JSON with a known length, so the head is a
+//! Every response percore sends has a known length (JSON, the Prometheus
+//! text, or the static dashboard page), so the head is a
 //! pre-encoded prefix per status, the cached `Date`, `Content-Length` printed
 //! with itoa, and the connection header when one is needed (RFC 9112 §9.3):
 //! no formatting machinery and no allocation once the buffer has grown.
@@ -125,6 +126,8 @@ pub enum ContentType {
     Json,
     /// Prometheus text exposition format 0.0.4 (`/metrics`).
     PrometheusText,
+    /// The `/dashboard` page.
+    Html,
 }
 
 impl ContentType {
@@ -135,6 +138,7 @@ impl ContentType {
             ContentType::PrometheusText => {
                 b"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\nDate: "
             }
+            ContentType::Html => b"Content-Type: text/html; charset=utf-8\r\nDate: ",
         }
     }
 }

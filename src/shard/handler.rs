@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::http::request::{Method, ParseError, RequestHead, Version};
 use crate::http::response::{self, ContentType, Persistence, Status};
+use crate::shard::dashboard;
 use crate::shard::payload;
 use crate::shard::routes::{self, MetricsFormat, Route};
 use crate::shard::state::Shard;
@@ -143,6 +144,20 @@ pub async fn respond(
         }
         Route::Health => health(shard, persistence, include_body, out),
         Route::Metrics(format) => return metrics(shard, head, format, include_body, out).await,
+        Route::Dashboard => {
+            let clock = shard.clock.borrow();
+            response::write(
+                out,
+                Status::Ok,
+                ContentType::Html,
+                clock.date(),
+                persistence,
+                dashboard::CACHE_CONTROL,
+                dashboard::PAGE,
+                include_body,
+            );
+            Status::Ok
+        }
         Route::BadClientId => {
             let msg = "invalid clientId: 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
             write_error(

@@ -3,14 +3,15 @@
 //! `run.rs` starts a shard and `state.rs` holds the `Shard` its tasks share;
 //! `acceptor.rs` admits connections, `conn.rs` reads requests and writes
 //! responses, `handler.rs` answers one request through `routes.rs`,
-//! `cache.rs` and `payload.rs`; `registry.rs` tracks open connections for
-//! timeouts and the drain, `drain.rs` empties them on shutdown and `death.rs`
-//! cuts them if the shard panics. Only `cache` and `payload` are public, for
-//! the benches.
+//! `cache.rs`, `payload.rs` and `dashboard.rs` (a static page);
+//! `registry.rs` tracks open connections for timeouts and the drain,
+//! `drain.rs` empties them on shutdown and `death.rs` cuts them if the shard
+//! panics. Only `cache` and `payload` are public, for the benches.
 
 pub(crate) mod acceptor;
 pub mod cache;
 pub(crate) mod conn;
+pub(crate) mod dashboard;
 pub(crate) mod death;
 pub(crate) mod drain;
 pub(crate) mod handler;

@@ -25,6 +25,8 @@ pub enum Route<'a> {
     Health,
     /// `GET|HEAD /api/metrics` or `/metrics`.
     Metrics(MetricsFormat),
+    /// `GET|HEAD /dashboard`: the live page, static bytes.
+    Dashboard,
     /// `/api/data/{clientId}` with an id that is not 1..=128 unreserved characters.
     BadClientId,
     /// A known path with a method it does not allow; carries the `Allow` line.
@@ -54,6 +56,7 @@ pub fn route(method: Method, path: &str) -> Route<'_> {
             "/api/health" => Route::Health,
             "/api/metrics" => Route::Metrics(MetricsFormat::Json),
             "/metrics" => Route::Metrics(MetricsFormat::Prometheus),
+            "/dashboard" => Route::Dashboard,
             _ => return Route::NotFound,
         }
     };
@@ -92,6 +95,11 @@ mod tests {
             ),
             (Get, "/api/metrics", Route::Metrics(MetricsFormat::Json)),
             (Get, "/metrics", Route::Metrics(MetricsFormat::Prometheus)),
+            (Get, "/dashboard", Route::Dashboard),
+            (Head, "/dashboard", Route::Dashboard),
+            (Post, "/dashboard", Route::MethodNotAllowed(ALLOW_GET_HEAD)),
+            (Get, "/dashboard/", Route::NotFound),
+            (Get, "/dashboard.html", Route::NotFound),
             (Get, "/", Route::NotFound),
             (Post, "/nope", Route::NotFound),
             (Get, "/api/healthz", Route::NotFound),
