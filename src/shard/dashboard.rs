@@ -42,6 +42,9 @@ mod tests {
         }
         assert!(page.contains("fetch(\"api/metrics\""), "polls api/metrics");
         assert!(!page.contains("<script src"), "no external script");
-        assert!(!page.contains("<link"), "no external stylesheet");
+        assert!(!page.contains("stylesheet"), "no external stylesheet");
+        // Without an icon of its own, a browser would ask for /favicon.ico.
+        assert!(page.contains(r#"<link rel="icon" href="data:,">"#));
+        assert_eq!(page.matches("<link").count(), 1);
     }
 }
