@@ -8,7 +8,9 @@
 //! 2. The 60 s health probe (10 concurrent `/api/health` per second): the
 //!    second half's average < 1.2 × the first half's.
 //! 3. Resources during a 10 s 100-client run: CPU < 60 %, memory < 1 GiB,
-//!    open fds < 500, cache hit rate > 50 %.
+//!    open fds < 500, cache hit rate > 50 %. CPU in the seed's convention,
+//!    `docker stats`'s (100 % = one core), with the share of the server's
+//!    cores shown beside it.
 //!
 //! Each test starts its own server, and they run one at a time, as the seed's
 //! Jest tests in one file do: run together on two cores, the 100-client loads
@@ -117,6 +119,23 @@ fn resources_during_100_clients_10s_stay_in_budget() {
     let server = Server::start(&[], &[]);
     let report = seed_100_clients_for_10s(&server);
     assert!(report.server.len() >= 9, "one server sample per second");
+    let (cpu_one_core, _) = criterion(&report, "server CPU %");
+    let cores = report.placement.server_cores;
+    let cpu = report
+        .criteria
+        .iter()
+        .find(|c| c.name.starts_with("server CPU %"))
+        .expect("a CPU criterion");
+    assert_eq!(
+        cpu.name, "server CPU % (100 = one core) <",
+        "docker's convention"
+    );
+    let of_cores = format!(
+        "{:.1} % of the server's {cores} cores",
+        cpu_one_core / cores as f64
+    );
+    assert_eq!(cpu.detail, of_cores, "both figures are shown");
+    println!("server CPU: {cpu_one_core:.1} % of one core = {of_cores}");
     for (name, bound) in [
         ("server CPU %", "< 60"),
         ("server RSS MiB", "< 1024"),

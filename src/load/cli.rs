@@ -83,10 +83,17 @@ pub struct CommonArgs {
     /// Do not sample server figures at all (no resource criteria).
     #[arg(long)]
     pub no_server_metrics: bool,
-    /// Cores the server may use: CPU % is relative to them (100 % = all
-    /// busy). 0: the cores available to this process.
+    /// Cores the server may use, for CPU % of all its cores (CPU is also
+    /// reported as % of one core, docker's convention). 0: the `workers` the
+    /// server reports, else the cores available to this process.
     #[arg(long, default_value_t = 0)]
     pub server_cores: usize,
+    /// Pin the generator (its executors, sampler and progress threads) to
+    /// these CPUs, e.g. `1` or `2-3,6`; by default it runs on any core,
+    /// sharing them with a server on this machine. The server's own cores
+    /// are reported from `/api/metrics`.
+    #[arg(long, value_name = "CPUS", value_parser = parse_cpu_list, default_value = "")]
+    pub load_cpus: CpuList,
     /// Per-request timeout (connect, write and read).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -107,6 +114,11 @@ pub struct SeedArgs {
     /// How long the clients loop.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    /// Spread each think time uniformly over ±PCT % of itself (same mean):
+    /// clients whose waits converge stop waking in lockstep. 0: off, the
+    /// loop exactly as specified.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
+    pub think_jitter: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -206,6 +218,11 @@ pub struct StagesArgs {
     /// Think time of a virtual user after each response.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub think: Duration,
+    /// Spread each think time uniformly over ±PCT % of itself (same mean):
+    /// clients whose waits converge stop waking in lockstep. 0: off, the
+    /// loop exactly as specified.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
+    pub think_jitter: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -220,6 +237,11 @@ pub struct SweepArgs {
     /// Duration of each step.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub step_duration: Duration,
+    /// Spread each think time uniformly over ±PCT % of itself (same mean):
+    /// clients whose waits converge stop waking in lockstep. 0: off, the
+    /// loop exactly as specified.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
+    pub think_jitter: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -234,6 +256,11 @@ pub struct SoakArgs {
     /// Think time after each response (fixed, so both halves see one rate).
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub think: Duration,
+    /// Spread each think time uniformly over ±PCT % of itself (same mean):
+    /// clients whose waits converge stop waking in lockstep. 0: off, the
+    /// loop exactly as specified.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
+    pub think_jitter: f64,
     /// How long to run.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,
@@ -284,6 +311,49 @@ pub struct Stage {
 /// A whole ramp plan.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StagePlan(pub Vec<Stage>);
+
+/// A list of CPU ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuList(pub Vec<usize>);
+
+/// Parses `1`, `0,2`, `2-3,6`; empty: no CPUs.
+pub fn parse_cpu_list(text: &str) -> Result<CpuList, String> {
+    let mut cpus = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let bad = || format!("bad CPU list {text:?} (e.g. 1 or 2-3,6)");
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let c: usize = part.parse().map_err(|_| bad())?;
+                (c, c)
+            }
+        };
+        if lo > hi || hi >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        cpus.extend(lo..=hi);
+    }
+    cpus.sort_unstable();
+    cpus.dedup();
+    Ok(CpuList(cpus))
+}
+
+/// Parses a percentage: `50`, `50%`, within 0..=100.
+pub fn parse_pct(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("bad percentage {text:?}"))?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("percentage {text:?} is not within 0..100"))
+    }
+}
 
 /// Parses `10s`, `1m`, `500ms`, `2h`, `1m30s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -355,6 +425,18 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("s").is_err());
+    }
+
+    #[test]
+    fn cpu_lists_and_percentages() {
+        assert_eq!(parse_cpu_list(""), Ok(CpuList(vec![])));
+        assert_eq!(parse_cpu_list("1"), Ok(CpuList(vec![1])));
+        assert_eq!(parse_cpu_list("2-3,0,3"), Ok(CpuList(vec![0, 2, 3])));
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("x").is_err());
+        assert_eq!(parse_pct("50%"), Ok(50.0));
+        assert_eq!(parse_pct("0"), Ok(0.0));
+        assert!(parse_pct("101").is_err());
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub(crate) mod report_json;
 pub(crate) mod response_reader;
 pub(crate) mod sampler;
 pub mod scenarios;
+pub(crate) mod server_latency;
+pub(crate) mod spread;
 pub(crate) mod svg;
 pub mod table;
 pub(crate) mod target;

@@ -8,11 +8,13 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::criteria::{self, Criterion, Observed};
+use super::criteria::{Criterion, Observed};
 use super::histogram::quantile_ms;
 use super::outcome::ErrorKind;
 use super::recorder::Recorder;
 use super::sampler::{Sampled, ServerSample};
+use super::server_latency::ServerLatency;
+use super::spread::Jitter;
 
 /// Totals of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -87,6 +89,8 @@ pub struct Step {
     pub clients: usize,
     /// Requests completed.
     pub requests: u64,
+    /// Of which not 2xx.
+    pub errors: u64,
     /// Requests per second.
     pub rps: f64,
     /// Mean latency, ms.
@@ -97,6 +101,30 @@ pub struct Step {
     pub p95_ms: f64,
     /// 99th percentile, ms.
     pub p99_ms: f64,
+    /// The server's own latency over the same part (from `/api/metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_latency_ms: Option<ServerLatency>,
+    /// The part's own verdict, where the scenario judges parts (`sweep`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub criteria: Vec<Criterion>,
+}
+
+impl Step {
+    /// Every criterion of the part held (true when it has none).
+    pub fn passed(&self) -> bool {
+        self.criteria.iter().all(|c| c.pass)
+    }
+}
+
+/// Where the server and the generator ran.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Placement {
+    /// Cores "CPU % of the server's cores" is relative to.
+    pub server_cores: usize,
+    /// Cores the server's shards are pinned to, as it reports them.
+    pub server_core_ids: Vec<usize>,
+    /// CPUs the generator was pinned to (`--load-cpus`); empty: not pinned.
+    pub load_cpus: Vec<usize>,
 }
 
 /// Client-side connection counts.
@@ -145,6 +173,8 @@ pub struct RunReport {
     pub criteria: Vec<Criterion>,
     /// Connections opened.
     pub connections: Connections,
+    /// Where the server and the generator ran.
+    pub placement: Placement,
     /// Request count cross-check (with `/api/metrics` sampling only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_count: Option<ServerCount>,
@@ -234,6 +264,13 @@ impl RunReport {
                 opened: recorder.connects,
                 reconnects: recorder.reconnects,
             },
+            placement: Placement {
+                server_cores: sampled.map_or(0, |s| s.server_cores),
+                server_core_ids: sampled
+                    .map(|s| s.server_core_ids.clone())
+                    .unwrap_or_default(),
+                load_cpus: Vec::new(),
+            },
             server_count,
             steps: Vec::new(),
             notes: Vec::new(),
@@ -262,6 +299,8 @@ impl RunReport {
         };
         if let Some(sampled) = sampled.filter(|s| s.readings.len() >= 2) {
             o.cpu_pct = sampled.cpu_pct_overall();
+            o.cpu_pct_of_cores = o.cpu_pct.map(|c| sampled.of_cores(c));
+            o.server_cores = sampled.server_cores;
             let peak = |f: fn(&super::sampler::Reading) -> u64| {
                 sampled.readings.iter().map(f).max().unwrap_or(0) as f64
             };
@@ -272,17 +311,14 @@ impl RunReport {
         o
     }
 
-    /// Jitter over the full seconds of the timeline that saw responses, %.
-    pub fn jitter_pct(&self) -> f64 {
+    /// Both jitter figures over the full seconds of the timeline that saw
+    /// responses.
+    pub fn jitter(&self) -> Jitter {
         let full = self.summary.duration_s.floor() as usize;
-        let means: Vec<f64> = self
-            .timeline
-            .iter()
-            .take(full)
-            .filter(|p| p.rps > 0.0)
-            .map(|p| p.mean_ms)
-            .collect();
-        criteria::coefficient_of_variation_pct(&means)
+        let seconds = || self.timeline.iter().take(full).filter(|p| p.rps > 0.0);
+        let means: Vec<f64> = seconds().map(|p| p.mean_ms).collect();
+        let medians: Vec<f64> = seconds().map(|p| p.p50_ms).collect();
+        Jitter::of(&means, &medians)
     }
 }
 
@@ -312,11 +348,14 @@ pub fn step(label: &str, clients: usize, recorder: &Recorder, duration_s: f64) -
         label: label.to_string(),
         clients,
         requests: recorder.requests,
+        errors: recorder.errors,
         rps: recorder.requests as f64 / duration_s.max(1e-9),
         mean_ms: h.mean() / 1000.0,
         p50_ms: quantile_ms(h, 0.5),
         p95_ms: quantile_ms(h, 0.95),
         p99_ms: quantile_ms(h, 0.99),
+        server_latency_ms: None,
+        criteria: Vec::new(),
     }
 }
 
@@ -334,6 +373,7 @@ pub fn step_between(
     let last = ((to_ns / recorder.bucket_ns) as usize).min(recorder.buckets.len());
     for b in recorder.buckets.get(first..last.max(first)).unwrap_or(&[]) {
         part.requests += b.requests;
+        part.errors += b.errors;
         let _ = part.latency_us.add(&b.latency_us);
     }
     step(

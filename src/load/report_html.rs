@@ -83,16 +83,17 @@ fn cards(h: &mut String, r: &RunReport) {
 }
 
 fn criteria_table(h: &mut String, r: &RunReport) {
-    h.push_str("<h2>Criteria</h2><table><tr><th>criterion</th><th>threshold</th><th>observed</th><th>result</th></tr>");
+    h.push_str("<h2>Criteria</h2><table><tr><th>criterion</th><th>threshold</th><th>observed</th><th>result</th><th>detail</th></tr>");
     for c in &r.criteria {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td class=\"note\" style=\"text-align:left\">{}</td></tr>",
             escape(&c.name),
             number(c.threshold),
             number(c.observed),
             if c.pass { "ok" } else { "bad" },
-            if c.pass { "PASS" } else { "FAIL" }
+            if c.pass { "PASS" } else { "FAIL" },
+            escape(&c.detail)
         );
     }
     h.push_str("</table>");
@@ -150,36 +151,37 @@ fn throughput_chart(r: &RunReport) -> Chart {
 }
 
 fn server_chart(r: &RunReport, cpu: bool) -> Chart {
-    let (title, y_label, name, color) = if cpu {
+    let line = |name: String, color, f: &dyn Fn(&super::sampler::ServerSample) -> f64| Series {
+        name,
+        color,
+        points: r.server.iter().map(|s| (s.t_s, f(s))).collect(),
+    };
+    let cores = r.placement.server_cores.max(1);
+    let (title, y_label, series) = if cpu {
         (
-            "Server CPU (100 % = all cores busy)",
+            "Server CPU (docker stats: 100 % = one core)",
             "CPU (%)",
-            "CPU %",
-            "#9467bd",
+            vec![
+                line("% of one core".into(), "#9467bd", &|s| s.cpu_pct),
+                line(format!("% of its {cores} cores"), "#17becf", &|s| {
+                    s.cpu_pct_of_cores
+                }),
+            ],
         )
     } else {
-        ("Server resident memory", "RSS (MiB)", "RSS", "#8c564b")
+        (
+            "Server resident memory",
+            "RSS (MiB)",
+            vec![line("RSS".into(), "#8c564b", &|s| {
+                s.rss_bytes as f64 / 1048576.0
+            })],
+        )
     };
     Chart {
         title: title.into(),
         x_label: "time since start (s)".into(),
         y_label: y_label.into(),
-        series: vec![Series {
-            name: name.into(),
-            color,
-            points: r
-                .server
-                .iter()
-                .map(|s| {
-                    let y = if cpu {
-                        s.cpu_pct
-                    } else {
-                        s.rss_bytes as f64 / 1048576.0
-                    };
-                    (s.t_s, y)
-                })
-                .collect(),
-        }],
+        series,
         x_ticks: None,
         x_range: Some(time_range(r)),
     }
@@ -270,15 +272,26 @@ fn latency_table(h: &mut String, r: &RunReport) {
 
 fn details(h: &mut String, r: &RunReport) {
     if !r.steps.is_empty() {
-        h.push_str("<h2>Parts</h2><table><tr><th>part</th><th>clients</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th></tr>");
+        h.push_str("<h2>Parts</h2><table><tr><th>part</th><th>clients</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>server p50 ms</th><th>server p99 ms</th><th>verdict</th></tr>");
         for s in &r.steps {
+            let server = |f: fn(&super::server_latency::ServerLatency) -> f64| {
+                s.server_latency_ms
+                    .as_ref()
+                    .map_or("-".to_string(), |l| format!("{:.3}", f(l)))
+            };
+            let verdict = match (s.criteria.is_empty(), s.passed()) {
+                (true, _) => "<td>-</td>",
+                (false, true) => "<td class=\"ok\">PASS</td>",
+                (false, false) => "<td class=\"bad\">FAIL</td>",
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td></tr>",
-                escape(&s.label), s.clients, s.requests, s.rps, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>{verdict}</tr>",
+                escape(&s.label), s.clients, s.requests, s.rps, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms,
+                server(|l| l.p50), server(|l| l.p99)
             );
         }
-        h.push_str("</table>");
+        h.push_str("</table><p class=\"note\">server p50/p99: the server's own latency over the part, from the histogram in /api/metrics.</p>");
     }
     h.push_str("<h2>Responses and errors</h2><table><tr><th>kind</th><th>count</th></tr>");
     for (code, n) in &r.status_codes {

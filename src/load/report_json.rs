@@ -1,9 +1,13 @@
 //! The `--json FILE` report: the [`RunReport`] serialized. Its fields are
 //! `summary{requests,errors,rps,duration_s}`,
 //! `latency_ms{p50,p90,p95,p99,p999,max}`, `status_codes`, `errors`,
-//! `timeline[]`, `server[]`, `criteria[{name,threshold,observed,pass}]`, plus
-//! `scenario`, `target`, `connections` and, where they apply,
-//! `latency_raw_ms`, `server_count`, `steps` and `notes`.
+//! `timeline[]`, `server[]` (CPU both as `cpu_pct`, % of one core as
+//! `docker stats` shows it, and `cpu_pct_of_cores`),
+//! `criteria[{name,threshold,observed,pass,detail}]`,
+//! `placement{server_cores,server_core_ids,load_cpus}`, plus `scenario`,
+//! `target`, `connections` and, where they apply, `latency_raw_ms`,
+//! `server_count`, `steps` (with `server_latency_ms` and per-step
+//! `criteria`) and `notes`.
 
 use super::report::RunReport;
 
@@ -67,6 +71,9 @@ mod tests {
             "/criteria/0/threshold",
             "/criteria/0/observed",
             "/criteria/0/pass",
+            "/placement/server_cores",
+            "/placement/server_core_ids",
+            "/placement/load_cpus",
         ] {
             assert!(v.pointer(path).is_some(), "missing {path}");
         }

@@ -7,9 +7,15 @@
 //! server counts it in `requests.total` too: that is what lets a run check
 //! that its own request count agrees with the server's.
 //!
-//! CPU % is CPU seconds used per wall second divided by `server_cores`:
-//! 100 % means every core available to the server busy (docker stats
-//! divides by the container's CPUs the same way).
+//! CPU is reported both ways: `cpu_pct` is CPU seconds used per wall second
+//! × 100, so 100 % is one core busy and two busy cores read 200 % — what
+//! `docker stats` shows (`cpu_delta / system_delta × online_cpus × 100`);
+//! `cpu_pct_of_cores` divides that by the server's cores (`--server-cores`,
+//! else the `workers` the server reports), so 100 % is all of them busy.
+//!
+//! The server's cumulative latency histogram (`latency.histogramUs`) is kept
+//! only at the marks a scenario asks for (its part boundaries), not every
+//! second: an hour of readings would otherwise hold an hour of histograms.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -21,6 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::proc_pid;
+use super::server_latency::{self, Mark};
 use super::target::Target;
 
 /// Where server figures come from.
@@ -50,8 +57,11 @@ pub struct Reading {
 pub struct ServerSample {
     /// End of the interval, seconds since the run started.
     pub t_s: f64,
-    /// CPU use over the interval, % of `server_cores` cores.
+    /// CPU use over the interval, % of one core (docker stats: 200 % is
+    /// two cores busy).
     pub cpu_pct: f64,
+    /// CPU use over the interval, % of the server's cores.
+    pub cpu_pct_of_cores: f64,
     /// RSS at the end of the interval, bytes.
     pub rss_bytes: u64,
     /// Open fds at the end of the interval.
@@ -71,8 +81,14 @@ pub struct Sampled {
     pub metrics_calls: u64,
     /// Failed sampling attempts.
     pub failures: u64,
-    /// Cores CPU % is relative to.
+    /// Cores `cpu_pct_of_cores` is relative to.
     pub server_cores: usize,
+    /// The cores the server's shards are pinned to (`shards[].core`), when
+    /// the server reports them.
+    pub server_core_ids: Vec<usize>,
+    /// The server's latency histogram at the first reading, the last, and
+    /// the first reading at or after each mark asked for.
+    pub latency_marks: Vec<Mark>,
 }
 
 impl Sampled {
@@ -88,9 +104,11 @@ impl Sampled {
                     .proc
                     .context_switches
                     .saturating_sub(a.proc.context_switches);
+                let cpu_pct = 100.0 * cpu_s / wall_s;
                 ServerSample {
                     t_s: b.t_s,
-                    cpu_pct: 100.0 * cpu_s / wall_s / self.server_cores.max(1) as f64,
+                    cpu_pct,
+                    cpu_pct_of_cores: cpu_pct / self.server_cores.max(1) as f64,
                     rss_bytes: b.proc.rss_bytes,
                     fds_open: b.proc.fds_open,
                     context_switches_per_s: switches as f64 / wall_s,
@@ -100,13 +118,23 @@ impl Sampled {
             .collect()
     }
 
-    /// CPU % over the whole sampled span.
+    /// CPU over the whole sampled span, % of one core (docker's convention).
     pub fn cpu_pct_overall(&self) -> Option<f64> {
-        let (a, b) = (self.readings.first()?, self.readings.last()?);
+        self.cpu_pct_between(f64::NEG_INFINITY, f64::INFINITY)
+    }
+
+    /// CPU between the first reading at or after `from_s` and the last at
+    /// or before `to_s`, % of one core.
+    pub fn cpu_pct_between(&self, from_s: f64, to_s: f64) -> Option<f64> {
+        let a = self.readings.iter().find(|r| r.t_s >= from_s)?;
+        let b = self.readings.iter().rev().find(|r| r.t_s <= to_s)?;
         let wall_s = b.t_s - a.t_s;
-        (wall_s > 0.0).then(|| {
-            100.0 * (b.proc.cpu_seconds - a.proc.cpu_seconds) / wall_s / self.server_cores as f64
-        })
+        (wall_s > 0.0).then(|| 100.0 * (b.proc.cpu_seconds - a.proc.cpu_seconds) / wall_s)
+    }
+
+    /// `pct_of_one_core` as a % of the server's cores.
+    pub fn of_cores(&self, pct_of_one_core: f64) -> f64 {
+        pct_of_one_core / self.server_cores.max(1) as f64
     }
 
     /// Cache hit rate (0..1) over the whole sampled span.
@@ -138,15 +166,24 @@ pub struct Sampler {
 
 impl Sampler {
     /// Takes a first reading now (before the load), then one per second
-    /// after `start` until stopped.
-    pub fn start(source: Source, start: quanta::Instant, server_cores: usize) -> Sampler {
+    /// after `start` until stopped. `server_cores`: the cores CPU % of all
+    /// cores is relative to (`None`: the workers the server reports, else
+    /// the cores this process may use). `marks_s`: when to keep the server's
+    /// latency histogram (seconds since `start`, ascending).
+    pub fn start(
+        source: Source,
+        start: quanta::Instant,
+        server_cores: Option<usize>,
+        marks_s: Vec<f64>,
+    ) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
-        let mut reader = Reader::new(source);
-        let mut sampled = Sampled {
-            server_cores: server_cores.max(1),
-            ..Sampled::default()
-        };
+        let mut reader = Reader::new(source, marks_s);
+        let mut sampled = Sampled::default();
         reader.sample(start, &mut sampled);
+        sampled.server_cores = server_cores
+            .or(reader.workers)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
             let mut next_s = 1.0;
@@ -154,8 +191,10 @@ impl Sampler {
                 while elapsed_s(start) < next_s && !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
+                let last = flag.load(Ordering::Relaxed);
+                reader.keep_histogram |= last;
                 reader.sample(start, &mut sampled);
-                if flag.load(Ordering::Relaxed) {
+                if last {
                     return sampled;
                 }
                 next_s = (elapsed_s(start).floor() + 1.0).max(next_s + 1.0);
@@ -183,14 +222,23 @@ struct Reader {
     source: Source,
     conn: Option<TcpStream>,
     buf: Vec<u8>,
+    /// Marks not yet reached, ascending.
+    marks_s: std::collections::VecDeque<f64>,
+    /// Keep the next reading's histogram (the first and the last reading).
+    keep_histogram: bool,
+    /// `process.workers`, from the first metrics reading.
+    workers: Option<usize>,
 }
 
 impl Reader {
-    fn new(source: Source) -> Reader {
+    fn new(source: Source, marks_s: Vec<f64>) -> Reader {
         Reader {
             source,
             conn: None,
             buf: Vec::with_capacity(16 * 1024),
+            marks_s: marks_s.into(),
+            keep_histogram: true,
+            workers: None,
         }
     }
 
@@ -204,11 +252,13 @@ impl Reader {
                 requests_total: None,
             }),
             Source::Metrics(target) => {
-                let reading = self
+                let value = self
                     .fetch_metrics(&target)
-                    .and_then(|body| parse(&body, t_s));
-                if reading.is_some() {
+                    .and_then(|body| serde_json::from_slice::<serde_json::Value>(&body).ok());
+                let reading = value.as_ref().and_then(|v| parse_value(v, t_s));
+                if let (Some(v), Some(_)) = (&value, &reading) {
                     into.metrics_calls += 1;
+                    self.note_extras(v, t_s, into);
                 }
                 reading
             }
@@ -216,6 +266,36 @@ impl Reader {
         match reading {
             Some(r) => into.readings.push(r),
             None => into.failures += 1,
+        }
+    }
+
+    /// The server's cores (once) and its latency histogram (at marks).
+    fn note_extras(&mut self, v: &serde_json::Value, t_s: f64, into: &mut Sampled) {
+        if self.workers.is_none() {
+            self.workers = v
+                .pointer("/process/workers")
+                .and_then(|w| w.as_u64())
+                .map(|w| w as usize);
+            into.server_core_ids = v
+                .get("shards")
+                .and_then(|s| s.as_array())
+                .map(|shards| {
+                    shards
+                        .iter()
+                        .filter_map(|s| s.get("core")?.as_u64().map(|c| c as usize))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+        let mut keep = std::mem::take(&mut self.keep_histogram);
+        while self.marks_s.front().is_some_and(|&m| t_s >= m) {
+            self.marks_s.pop_front();
+            keep = true;
+        }
+        if keep {
+            if let Some(pairs) = server_latency::pairs_of(v) {
+                into.latency_marks.push(Mark { t_s, pairs });
+            }
         }
     }
 
@@ -269,7 +349,11 @@ impl Reader {
 
 /// Extracts a reading from an `/api/metrics` body.
 pub fn parse(body: &[u8], t_s: f64) -> Option<Reading> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    parse_value(&serde_json::from_slice(body).ok()?, t_s)
+}
+
+/// Extracts a reading from a parsed `/api/metrics` body.
+pub fn parse_value(v: &serde_json::Value, t_s: f64) -> Option<Reading> {
     let u = |p: &str| v.pointer(p).and_then(|x| x.as_u64());
     let f = |p: &str| v.pointer(p).and_then(|x| x.as_f64());
     Some(Reading {
@@ -315,12 +399,19 @@ mod tests {
             metrics_calls: 3,
             failures: 0,
             server_cores: 2,
+            ..Sampled::default()
         };
         let samples = s.samples();
         assert_eq!(samples.len(), 2);
-        assert!((samples[0].cpu_pct - 25.0).abs() < 1e-9);
-        assert!((samples[1].cpu_pct - 50.0).abs() < 1e-9);
-        assert!((s.cpu_pct_overall().unwrap() - 37.5).abs() < 1e-9);
+        // Half a core, then one core: 50 % and 100 % in docker's
+        // convention, 25 % and 50 % of the server's two cores.
+        assert!((samples[0].cpu_pct - 50.0).abs() < 1e-9);
+        assert!((samples[1].cpu_pct - 100.0).abs() < 1e-9);
+        assert!((samples[0].cpu_pct_of_cores - 25.0).abs() < 1e-9);
+        assert!((samples[1].cpu_pct_of_cores - 50.0).abs() < 1e-9);
+        assert!((s.cpu_pct_overall().unwrap() - 75.0).abs() < 1e-9);
+        assert!((s.of_cores(75.0) - 37.5).abs() < 1e-9);
+        assert!((s.cpu_pct_between(1.0, 2.0).unwrap() - 100.0).abs() < 1e-9);
         assert!((s.cache_hit_rate_overall().unwrap() - 0.9).abs() < 1e-9);
         // 2002 more counted, 2 of which were the sampler's own calls.
         assert_eq!(s.server_requests(), Some(2000));

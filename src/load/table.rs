@@ -68,35 +68,81 @@ pub fn render(r: &RunReport) -> String {
     let _ = writeln!(out, "  errors       {}", none_if_empty(errors.join("   ")));
     server_rows(&mut out, r);
     if !r.steps.is_empty() {
+        let judged = r.steps.iter().any(|s| !s.criteria.is_empty());
         let _ = writeln!(
             out,
-            "\n  {:<34} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}",
-            "part", "clients", "requests", "req/s", "mean ms", "p95 ms", "p99 ms"
+            "\n  {:<26} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}{}",
+            "part",
+            "clients",
+            "requests",
+            "req/s",
+            "mean ms",
+            "p95 ms",
+            "p99 ms",
+            "server p50",
+            "server p99",
+            if judged { "   verdict" } else { "" }
         );
         for st in &r.steps {
+            let server = |f: fn(&super::server_latency::ServerLatency) -> f64| {
+                st.server_latency_ms
+                    .as_ref()
+                    .map_or("-".to_string(), |l| format!("{:.3}", f(l)))
+            };
+            let verdict = match (judged, st.passed()) {
+                (false, _) => "",
+                (true, true) => "   PASS",
+                (true, false) => "   FAIL",
+            };
             let _ = writeln!(
                 out,
-                "  {:<34} {:>7} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>9.3}",
-                st.label, st.clients, st.requests, st.rps, st.mean_ms, st.p95_ms, st.p99_ms
+                "  {:<26} {:>7} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>10} {:>10}{verdict}",
+                st.label,
+                st.clients,
+                st.requests,
+                st.rps,
+                st.mean_ms,
+                st.p95_ms,
+                st.p99_ms,
+                server(|l| l.p50),
+                server(|l| l.p99)
+            );
+        }
+        if r.steps.iter().any(|s| s.server_latency_ms.is_some()) {
+            let _ = writeln!(
+                out,
+                "  (server p50/p99: ms from the server's own histogram over the part, /api/metrics)"
             );
         }
     }
     for note in &r.notes {
         let _ = writeln!(out, "  note: {note}");
     }
+    let width = r
+        .criteria
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(24);
     let _ = writeln!(
         out,
-        "\n  {:<24} {:>12} {:>12}   result",
+        "\n  {:<width$} {:>12} {:>12}   result",
         "criterion", "threshold", "observed"
     );
     for c in &r.criteria {
         let _ = writeln!(
             out,
-            "  {:<24} {:>12} {:>12}   {}",
+            "  {:<width$} {:>12} {:>12}   {}{}",
             c.name,
             number(c.threshold),
             number(c.observed),
-            if c.pass { "PASS" } else { "FAIL" }
+            if c.pass { "PASS" } else { "FAIL" },
+            if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!("   ({})", c.detail)
+            }
         );
     }
     let held = r.criteria.iter().filter(|c| c.pass).count();
@@ -125,6 +171,8 @@ fn server_rows(out: &mut String, r: &RunReport) {
     let n = r.server.len() as f64;
     let cpu_mean = r.server.iter().map(|s| s.cpu_pct).sum::<f64>() / n;
     let cpu_peak = r.server.iter().map(|s| s.cpu_pct).fold(0.0, f64::max);
+    let cores = r.placement.server_cores.max(1);
+    let of_cores = |pct: f64| pct / cores as f64;
     let rss_peak = r.server.iter().map(|s| s.rss_bytes).max().unwrap_or(0);
     let fds_peak = r.server.iter().map(|s| s.fds_open).max().unwrap_or(0);
     let switches = r
@@ -135,8 +183,11 @@ fn server_rows(out: &mut String, r: &RunReport) {
         / n;
     let _ = writeln!(
         out,
-        "  server       CPU mean {cpu_mean:.1} % / peak {cpu_peak:.1} % (100 % = all cores)   \
+        "  server       CPU mean {cpu_mean:.1} % / peak {cpu_peak:.1} % of one core (docker stats) \
+         = {:.1} % / {:.1} % of its {cores} cores\n               \
          RSS peak {:.1} MiB   fds peak {fds_peak}   {switches:.0} ctx switches/s",
+        of_cores(cpu_mean),
+        of_cores(cpu_peak),
         rss_peak as f64 / (1024.0 * 1024.0)
     );
 }

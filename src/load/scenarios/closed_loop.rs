@@ -39,6 +39,47 @@ impl Think {
     }
 }
 
+/// Spreads a client's pauses uniformly over `pause × (1 ± jitter_pct/100)`
+/// (`--think-jitter`): the mean pause, and so the offered load, stays the
+/// same, but clients whose pauses converge to one value (the seed's wait
+/// reaches 10 ms for everyone) stop waking in lockstep. A per-client
+/// xorshift generator: no allocation, no sharing.
+#[derive(Clone, Copy, Debug)]
+pub struct ThinkJitter {
+    /// Half-width of the spread, % of the pause (0: the pause as given).
+    pub pct: f64,
+    state: u64,
+}
+
+impl ThinkJitter {
+    /// A spread of ±`pct` %, seeded per client so that clients differ.
+    pub fn new(pct: f64, client: usize) -> ThinkJitter {
+        ThinkJitter {
+            pct: pct.clamp(0.0, 100.0),
+            // splitmix64 of the client index: a nonzero, well-mixed seed.
+            state: {
+                let mut z = (client as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+                (z ^ (z >> 31)) | 1
+            },
+        }
+    }
+
+    /// `pause_ns` spread by the jitter.
+    pub fn apply(&mut self, pause_ns: u64) -> u64 {
+        if self.pct <= 0.0 || pause_ns == 0 {
+            return pause_ns;
+        }
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        let unit = (self.state >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        let factor = 1.0 + self.pct / 100.0 * (2.0 * unit - 1.0);
+        (pause_ns as f64 * factor) as u64
+    }
+}
+
 /// One client's loop.
 #[derive(Clone, Debug)]
 pub struct ClientSpec {
@@ -52,6 +93,8 @@ pub struct ClientSpec {
     pub cycle_paths: bool,
     /// The pause after each response.
     pub think: Think,
+    /// Spread of the pause, ± % (0: none).
+    pub think_jitter_pct: f64,
     /// When the client starts and stops, ns since time zero.
     pub window_ns: (u64, u64),
     /// Per-request timeout.
@@ -73,6 +116,7 @@ pub async fn client_loop<F>(
     sleep_until(&mut timer, start, spec.window_ns.0).await;
     let mut responses = 0u64;
     let mut path = spec.first_path % spec.paths.len().max(1);
+    let mut jitter = ThinkJitter::new(spec.think_jitter_pct, spec.first_path);
     loop {
         let sent_ns = now_ns(start);
         if sent_ns >= spec.window_ns.1 || !keep_going(sent_ns) {
@@ -89,7 +133,7 @@ pub async fn client_loop<F>(
         if spec.cycle_paths {
             path = (path + 1) % spec.paths.len();
         }
-        let pause_ns = spec.think.pause_ns(responses);
+        let pause_ns = jitter.apply(spec.think.pause_ns(responses));
         if pause_ns > 0 {
             let wake_ns = (done_ns + pause_ns).min(spec.window_ns.1);
             sleep_until(&mut timer, start, wake_ns).await;
@@ -111,6 +155,8 @@ pub struct Group {
     pub cycle_paths: bool,
     /// The pause after each response.
     pub think: Think,
+    /// Spread of the pause, ± % (0: none).
+    pub think_jitter_pct: f64,
     /// When the group runs, ns since time zero.
     pub window_ns: (u64, u64),
 }
@@ -144,6 +190,7 @@ pub fn run_groups(
                             first_path: i,
                             cycle_paths: group.cycle_paths,
                             think: group.think,
+                            think_jitter_pct: group.think_jitter_pct,
                             window_ns: group.window_ns,
                             timeout,
                         };
@@ -172,5 +219,25 @@ mod tests {
         assert_eq!(Think::Seed.pause_ns(90), 10_000_000);
         assert_eq!(Think::Seed.pause_ns(500), 10_000_000);
         assert_eq!(Think::None.pause_ns(5), 0);
+    }
+
+    #[test]
+    fn think_jitter_spreads_pauses_around_the_same_mean() {
+        let mut off = ThinkJitter::new(0.0, 3);
+        assert_eq!(off.apply(10_000_000), 10_000_000);
+        let mut j = ThinkJitter::new(50.0, 3);
+        let pauses: Vec<u64> = (0..10_000).map(|_| j.apply(10_000_000)).collect();
+        assert!(pauses
+            .iter()
+            .all(|&p| (5_000_000..=15_000_000).contains(&p)));
+        let mean = pauses.iter().sum::<u64>() as f64 / pauses.len() as f64;
+        assert!((mean - 10e6).abs() < 0.02 * 10e6, "mean {mean}");
+        // Spread over the range, not stuck in one part of it.
+        assert!(pauses.iter().any(|&p| p < 6_000_000));
+        assert!(pauses.iter().any(|&p| p > 14_000_000));
+        // Two clients do not draw the same sequence.
+        let mut other = ThinkJitter::new(50.0, 4);
+        let mut again = ThinkJitter::new(50.0, 3);
+        assert_ne!(other.apply(10_000_000), again.apply(10_000_000));
     }
 }

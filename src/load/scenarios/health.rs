@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use super::super::cli::{HalfStatistic, HealthArgs};
 use super::super::client::Client;
-use super::super::criteria::{half_ratio, half_ratio_median};
 use super::super::executors::{now_ns, run_on_executors, sleep_until, wait_for_start};
 use super::super::recorder::Recorder;
 use super::super::report::{RunReport, Step};
+use super::super::spread::{half_ratio, half_ratio_median};
 use super::super::LoadError;
 use super::{measured, Setup};
 
@@ -169,10 +169,13 @@ fn half_step(label: &str, clients: usize, averages: &[f64], interval: Duration) 
         label: format!("{label} (sample averages)"),
         clients,
         requests: averages.len() as u64 * clients as u64,
+        errors: 0,
         rps: clients as f64 / interval.as_secs_f64(),
         mean_ms: mean,
         p50_ms: at(0.5),
         p95_ms: at(0.95),
         p99_ms: at(0.99),
+        server_latency_ms: None,
+        criteria: Vec::new(),
     }
 }

@@ -24,6 +24,7 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
         paths: data_paths(args.pool.ids),
         cycle_paths: true,
         think: Think::None,
+        think_jitter_pct: 0.0,
         window_ns: (0, args.pool.duration.as_nanos() as u64),
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
@@ -55,11 +56,16 @@ pub fn run(args: &MaxArgs) -> Result<RunReport, LoadError> {
     );
     let mut observed = report.observed(m.sampled.as_ref());
     observed.rps = Some(report.summary.rps);
-    let cpu = observed.cpu_pct.take();
+    let cpu = observed
+        .cpu_pct
+        .take()
+        .zip(observed.cpu_pct_of_cores.take());
     report.criteria = args.common.criteria.evaluate(&observed);
-    if let Some(cpu) = cpu {
+    if let Some((one, all)) = cpu {
         report.notes.push(format!(
-            "server CPU {cpu:.1} % (not judged: this mode saturates the server on purpose)"
+            "server CPU {one:.1} % of one core = {all:.1} % of its {} cores (not judged: this \
+             mode saturates the server on purpose)",
+            observed.server_cores
         ));
     }
     report.notes.push(format!(

@@ -71,7 +71,7 @@ pub fn run(args: &RateArgs) -> Result<RunReport, LoadError> {
         true,
     );
     let mut observed = report.observed(m.sampled.as_ref());
-    observed.jitter_pct = Some(report.jitter_pct());
+    observed.jitter = Some(report.jitter());
     report.criteria = args.common.criteria.evaluate(&observed);
     report.notes.push(format!(
         "open loop at {} req/s over {} connections; latency_ms is from the intended send \

@@ -9,7 +9,7 @@ use super::super::pool::data_paths;
 use super::super::report::RunReport;
 use super::super::LoadError;
 use super::closed_loop::{run_groups, Group, Think};
-use super::{measured, Setup};
+use super::{jitter_note, measured, Setup};
 
 /// Runs the seed loop and judges it.
 pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
@@ -22,6 +22,7 @@ pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
         paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Seed,
+        think_jitter_pct: args.think_jitter,
         window_ns: (0, args.duration.as_nanos() as u64),
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
@@ -38,8 +39,9 @@ pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
     let observed = report.observed(m.sampled.as_ref());
     report.criteria = args.common.criteria.evaluate(&observed);
     report.notes.push(format!(
-        "{} clients, wait max(10, 100 - responses) ms after each response",
-        args.clients
+        "{} clients, wait max(10, 100 - responses) ms after each response{}",
+        args.clients,
+        jitter_note(args.think_jitter)
     ));
     Ok(report)
 }

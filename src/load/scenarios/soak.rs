@@ -5,12 +5,13 @@
 //! shows.
 
 use super::super::cli::SoakArgs;
-use super::super::criteria::half_ratio;
 use super::super::pool::data_paths;
 use super::super::report::{step_between, RunReport};
+use super::super::server_latency;
+use super::super::spread::half_ratio;
 use super::super::LoadError;
 use super::closed_loop::{run_groups, Group, Think};
-use super::{measured, Setup};
+use super::{measured_with_marks, Setup};
 
 /// Runs the soak and judges it.
 pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
@@ -26,12 +27,23 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Fixed(args.think),
+        think_jitter_pct: args.think_jitter,
         window_ns: (0, end_ns),
     };
-    let (m, ()) = measured(&setup, 1000, |start, live| {
+    let duration_s = args.duration.as_secs_f64();
+    let half_ns = (duration_s.floor() as u64 / 2) * 1_000_000_000;
+    let full_ns = half_ns * 2;
+    let window_ns = args.window.as_nanos() as u64;
+    let mut bounds_ns = vec![0, half_ns, full_ns];
+    if window_ns > 0 && window_ns < end_ns {
+        bounds_ns.extend((1..=end_ns / window_ns).map(|k| k * window_ns));
+    }
+    bounds_ns.sort_unstable();
+    bounds_ns.dedup();
+    let marks_s = bounds_ns.iter().map(|&ns| ns as f64 / 1e9).collect();
+    let (m, ()) = measured_with_marks(&setup, 1000, marks_s, |start, live| {
         Ok((run_groups(&setup, vec![group], 1000, start, live)?, ()))
     })?;
-    let duration_s = args.duration.as_secs_f64();
     let mut report = RunReport::build(
         "soak",
         &args.common.url,
@@ -40,34 +52,23 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         m.sampled.as_ref(),
         false,
     );
-    let half_ns = (duration_s.floor() as u64 / 2) * 1_000_000_000;
-    let full_ns = half_ns * 2;
-    let c = args.clients;
-    report
-        .steps
-        .push(step_between("first half", c, &m.recorder, 0, half_ns));
-    report.steps.push(step_between(
-        "second half",
-        c,
-        &m.recorder,
-        half_ns,
-        full_ns,
-    ));
-    let window_ns = args.window.as_nanos() as u64;
+    let mut parts = vec![
+        ("first half".to_string(), 0, half_ns),
+        ("second half".to_string(), half_ns, full_ns),
+    ];
     if window_ns > 0 && window_ns < end_ns {
-        let mut from_ns = 0;
-        while from_ns + window_ns <= end_ns {
-            let label = format!(
-                "{}-{} s",
-                from_ns / 1_000_000_000,
-                (from_ns + window_ns) / 1_000_000_000
-            );
-            let to_ns = from_ns + window_ns;
-            report
-                .steps
-                .push(step_between(&label, c, &m.recorder, from_ns, to_ns));
-            from_ns = to_ns;
-        }
+        parts.extend((0..end_ns / window_ns).map(|k| {
+            let (from_ns, to_ns) = (k * window_ns, (k + 1) * window_ns);
+            let label = format!("{}-{} s", from_ns / 1_000_000_000, to_ns / 1_000_000_000);
+            (label, from_ns, to_ns)
+        }));
+    }
+    for (label, from_ns, to_ns) in parts {
+        let mut st = step_between(&label, args.clients, &m.recorder, from_ns, to_ns);
+        st.server_latency_ms = m.sampled.as_ref().and_then(|s| {
+            server_latency::between(&s.latency_marks, from_ns as f64 / 1e9, to_ns as f64 / 1e9)
+        });
+        report.steps.push(st);
     }
     let means: Vec<f64> = report
         .timeline
@@ -76,7 +77,7 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         .map(|p| p.mean_ms)
         .collect();
     let mut observed = report.observed(m.sampled.as_ref());
-    observed.jitter_pct = Some(report.jitter_pct());
+    observed.jitter = Some(report.jitter());
     observed.half_ratio = Some(half_ratio(&means).unwrap_or(f64::NAN));
     report.criteria = args.common.criteria.evaluate(&observed);
     if report.server.len() >= 2 {
