@@ -347,11 +347,6 @@ impl Reader {
     }
 }
 
-/// Extracts a reading from an `/api/metrics` body.
-pub fn parse(body: &[u8], t_s: f64) -> Option<Reading> {
-    parse_value(&serde_json::from_slice(body).ok()?, t_s)
-}
-
 /// Extracts a reading from a parsed `/api/metrics` body.
 pub fn parse_value(v: &serde_json::Value, t_s: f64) -> Option<Reading> {
     let u = |p: &str| v.pointer(p).and_then(|x| x.as_u64());
@@ -422,7 +417,7 @@ mod tests {
         let body = br#"{"memory":{"rss":123},"cpu":{"userSeconds":1.5,"systemSeconds":0.5},
             "fds":{"open":7},"contextSwitches":{"voluntary":3,"involuntary":4},
             "cache":{"hits":9,"misses":1},"requests":{"total":42}}"#;
-        let r = parse(body, 1.0).unwrap();
+        let r = parse_value(&serde_json::from_slice(body).unwrap(), 1.0).unwrap();
         assert_eq!(r.proc.rss_bytes, 123);
         assert_eq!(r.proc.cpu_seconds, 2.0);
         assert_eq!(r.proc.context_switches, 7);
