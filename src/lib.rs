@@ -31,6 +31,7 @@
 //!   death.rs       a panicking shard closes its sockets on the way out
 //! http/            the protocol without I/O (RFC 9112)
 //!   request.rs     head parsing and checks      body.rs   body framing
+//!   chunked.rs     the chunked coding's grammar  syntax.rs byte classes
 //!   response.rs    status lines and head encoding
 //! metrics/         stats.rs (per-shard counters, merge), report.rs
 //!                  (/api/metrics JSON), prometheus.rs (/metrics),
@@ -63,7 +64,8 @@
 //! 2. `shard/conn.rs`, `serve` → `answer_buffered`: reads into the
 //!    connection's reused buffer and answers every complete request in it.
 //! 3. `http/request.rs`, `parse_head`: the head, parsed and checked (RFC 9112);
-//!    a body is framed by `http/body.rs` (`BodySkipper`) and discarded.
+//!    a body is framed by `http/body.rs` (`BodySkipper`; chunked by
+//!    `http/chunked.rs`) and discarded.
 //! 4. `shard/handler.rs`, `respond`: admission (in-flight cap, 503), then
 //!    `shard/routes.rs`, `route`: method and path to an endpoint.
 //! 5. `handler.rs`, `data`: `shard/cache.rs`, `Cache::get`; on a miss
