@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A short soak in CI: 100 keep-alive clients with a 10 ms think time for
+# SOAK_DURATION (default 5m) against a freshly started release server, then
+# the second half against the first. Fails when memory or latency grows:
+#
+#   - RSS: median of the per-second samples, second half / first half < 1.2
+#   - latency: median of the per-second median latencies, second / first < 1.5
+#   - success > 99.9 %, and the server exits 0 on SIGTERM.
+#
+# Medians on purpose: on a busy CI machine a few slow seconds (another job
+# taking the cores) move a mean or a maximum, not a median of 150 seconds; a
+# leak or a slowdown that lasts moves the median of the half it happens in.
+# percore-load's own verdict (jitter, mean half ratio) is printed, not judged.
+#
+#   scripts/soak-test.sh                    # 5 minutes
+#   SOAK_DURATION=30s scripts/soak-test.sh  # a quick try
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SOAK_DURATION=${SOAK_DURATION:-5m}
+out=$(mktemp -d)
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+    kill -KILL "$server_pid" 2>/dev/null || true
+  fi
+  rm -rf "$out"
+}
+trap cleanup EXIT
+
+echo "== build the release binaries"
+cargo build --release --quiet --bin percore --bin percore-load
+
+echo "== start target/release/percore"
+# Port 0: the server picks a free port and logs it.
+LOG_FORMAT=text RUST_LOG=info ./target/release/percore --port 0 >"$out/server.log" 2>&1 &
+server_pid=$!
+port=""
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*listening.*addr=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$out/server.log" | head -n1)
+  [ -n "$port" ] && break
+  if ! kill -0 "$server_pid" 2>/dev/null; then
+    echo "FAIL: the server exited at start:"
+    cat "$out/server.log"
+    exit 1
+  fi
+  sleep 0.1
+done
+[ -n "$port" ] || { echo "FAIL: no listening line"; cat "$out/server.log"; exit 1; }
+
+echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
+set +e
+./target/release/percore-load soak --url "http://127.0.0.1:$port" --clients 100 \
+  --duration "$SOAK_DURATION" --window 0 --json "$out/soak.json"
+load_exit=$?
+set -e
+# 0 or 99 (a criterion failed) leave a report to judge; anything else did not.
+if [ "$load_exit" -ne 0 ] && [ "$load_exit" -ne 99 ]; then
+  echo "FAIL: percore-load exited $load_exit"
+  exit 1
+fi
+
+echo "== second half against first (medians)"
+python3 - "$out/soak.json" <<'PY'
+import json, statistics, sys
+
+r = json.load(open(sys.argv[1]))
+full = int(r["summary"]["duration_s"]) // 2 * 2
+seconds = [p for p in r["timeline"][:full] if p["rps"] > 0]
+half = len(seconds) // 2
+p50 = [p["p50_ms"] for p in seconds]
+rss_samples = [s for s in r["server"] if 0 < s["t_s"] <= full + 0.5]
+rss_half = len(rss_samples) // 2
+rss = [s["rss_bytes"] for s in rss_samples]
+s = r["summary"]
+success = 100.0 * (s["requests"] - s["errors"]) / max(s["requests"], 1)
+
+def ratio(values, split):
+    a, b = statistics.median(values[:split]), statistics.median(values[split:])
+    return a, b, (b / a if a > 0 else float("inf"))
+
+checks = []
+a, b, x = ratio(p50, half)
+checks.append(("latency: median per-second p50 ms", a, b, x, 1.5))
+a, b, x = ratio(rss, rss_half)
+checks.append(("RSS: median per-second MiB", a / 2**20, b / 2**20, x, 1.2))
+failed = False
+for name, a, b, x, bound in checks:
+    ok = x < bound
+    failed |= not ok
+    print(f"  {name:36} first {a:8.3f}  second {b:8.3f}  ratio {x:5.2f} < {bound}  {'PASS' if ok else 'FAIL'}")
+ok = success > 99.9
+failed |= not ok
+print(f"  {'success %':36} {success:.4f} > 99.9  {'PASS' if ok else 'FAIL'}")
+sys.exit(1 if failed else 0)
+PY
+
+echo "== SIGTERM: the server exits 0"
+kill -TERM "$server_pid"
+set +e
+wait "$server_pid"
+code=$?
+set -e
+server_pid=""
+if [ "$code" -ne 0 ]; then
+  echo "FAIL: the server exited $code on SIGTERM"
+  tail -n 20 "$out/server.log"
+  exit 1
+fi
+echo "soak: PASS"
