@@ -26,6 +26,7 @@
 //!   routes.rs      method + path -> endpoint
 //!   cache.rs       LRU + TTL cache of serialized bodies
 //!   payload.rs     the seed's /api/data body, written into the cache entry
+//!   dashboard.rs   GET /dashboard: a static page that polls /api/metrics
 //!   registry.rs    open connections: idle/headers timeouts, drain, cut
 //!   drain.rs       graceful drain of a shard's connections
 //!   death.rs       a panicking shard closes its sockets on the way out
