@@ -33,6 +33,8 @@
 //! http/            the protocol without I/O (RFC 9112)
 //!   request.rs     head parsing and checks      body.rs   body framing
 //!   chunked.rs     the chunked coding's grammar  syntax.rs byte classes
+//!   reader.rs      a connection's read side without its socket: where
+//!                  each request starts and ends
 //!   response.rs    status lines and head encoding
 //! metrics/         stats.rs (per-shard counters, merge), report.rs
 //!                  (/api/metrics JSON), prometheus.rs (/metrics),
@@ -42,6 +44,7 @@
 //! config.rs        every setting: flag, environment, default
 //! clock.rs         cached time and Date header
 //! healthcheck.rs   `percore healthcheck`, for container HEALTHCHECKs
+//! fuzz.rs          fuzz targets of the request path and their invariants
 //! load/            the load generator `percore-load` (its own mod.rs)
 //! ```
 //!
@@ -63,7 +66,8 @@
 //! 1. `shard/acceptor.rs`, `run`: accepts; `admit` counts the connection
 //!    against the cap and spawns its task (or `conn::reject`: 503).
 //! 2. `shard/conn.rs`, `serve` → `answer_buffered`: reads into the
-//!    connection's reused buffer and answers every complete request in it.
+//!    connection's reused buffer (`http/reader.rs`, `RequestReader`) and
+//!    answers every complete request in it.
 //! 3. `http/request.rs`, `parse_head`: the head, parsed and checked (RFC 9112);
 //!    a body is framed by `http/body.rs` (`BodySkipper`; chunked by
 //!    `http/chunked.rs`) and discarded.
@@ -84,6 +88,7 @@
 pub mod clock;
 pub mod config;
 pub(crate) mod control;
+pub mod fuzz;
 pub mod healthcheck;
 pub mod http;
 pub mod load;

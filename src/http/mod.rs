@@ -2,6 +2,7 @@
 
 pub mod body;
 pub mod chunked;
+pub mod reader;
 pub mod request;
 pub mod response;
 pub mod syntax;

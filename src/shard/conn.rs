@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use crate::http::body::{BodySkipper, Progress};
+use crate::http::reader::{Event, RequestReader};
 use crate::http::request::{self, BodyFraming, Version};
 use crate::http::response::{self, Persistence, Status};
 use crate::shard::handler;
@@ -49,14 +49,9 @@ enum Next {
 
 /// The per-connection state that outlives one read.
 struct Conn {
-    rbuf: Vec<u8>,
-    /// Bytes of `rbuf` holding data.
-    filled: usize,
-    /// Start of unprocessed data in `rbuf`.
-    pos: usize,
+    /// The read buffer and where each request starts and ends.
+    reader: RequestReader,
     wbuf: Vec<u8>,
-    /// The body of the last request, while it is being skipped.
-    body: Option<BodySkipper>,
     /// Where that request's response starts in `wbuf` and its status,
     /// until it is sent.
     body_response_at: Option<(usize, Status)>,
@@ -64,22 +59,12 @@ struct Conn {
     head_started: Option<Instant>,
 }
 
-impl Conn {
-    /// At a request boundary with nothing buffered.
-    fn is_idle(&self) -> bool {
-        self.pos == self.filled && self.body.is_none()
-    }
-}
-
 /// Serves a connection until it closes; `slot` is its registry entry.
 pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, slot: usize) {
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut conn = Conn {
-        rbuf: vec![0; READ_BUFFER_BYTES],
-        filled: 0,
-        pos: 0,
+        reader: RequestReader::new(shard.config.limits(), READ_BUFFER_BYTES),
         wbuf: Vec::new(),
-        body: None,
         body_response_at: None,
         head_started: None,
     };
@@ -126,8 +111,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             Next::Flush => continue,
             Next::Read => {}
         }
-        make_room(conn, shard.config.max_head_bytes);
-        if conn.filled == conn.rbuf.len() {
+        if conn.reader.spare().is_empty() {
             // Cannot happen with the parser's limits; never spin on it.
             let status = handler::write_parse_error(
                 shard,
@@ -141,8 +125,8 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
         // The shard's sweep (`Registry::expire`) ends the read at its
         // deadline: keep-alive while idle or inside a body, the headers
         // timeout from the head's first byte otherwise.
-        let idle = conn.is_idle();
-        let in_head = !idle && conn.body.is_none();
+        let idle = conn.reader.is_idle();
+        let in_head = !idle && !conn.reader.in_body();
         let deadline = if in_head {
             let started = conn.head_started.unwrap_or_else(Instant::now);
             started + Duration::from_millis(shard.config.headers_timeout_ms)
@@ -150,7 +134,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             Instant::now() + Duration::from_millis(shard.config.keep_alive_timeout_ms)
         };
         shard.conns.borrow_mut().read_started(slot, idle, deadline);
-        let read = stream.read(&mut conn.rbuf[conn.filled..]).await;
+        let read = stream.read(conn.reader.spare()).await;
         let timed_out = shard.conns.borrow_mut().read_finished(slot);
         match read {
             Ok(0) if timed_out && in_head => {
@@ -171,71 +155,46 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
                 return true;
             }
             Ok(0) | Err(_) => return false,
-            Ok(n) => conn.filled += n,
+            Ok(n) => conn.reader.filled(n),
         }
-    }
-}
-
-/// Moves unprocessed bytes to the front and grows the buffer when a partial
-/// head fills it, up to the head limit (the parser refuses a head that
-/// reaches the limit incomplete, so the buffer never needs more).
-fn make_room(conn: &mut Conn, max_head_bytes: usize) {
-    if conn.pos == conn.filled {
-        conn.pos = 0;
-        conn.filled = 0;
-    } else if conn.pos > 0 {
-        conn.rbuf.copy_within(conn.pos..conn.filled, 0);
-        conn.filled -= conn.pos;
-        conn.pos = 0;
-    }
-    let cap = max_head_bytes.max(READ_BUFFER_BYTES);
-    if conn.filled == conn.rbuf.len() && conn.rbuf.len() < cap {
-        let grown = (conn.rbuf.len() * 2).min(cap);
-        conn.rbuf.resize(grown, 0);
     }
 }
 
 /// Answers every complete request in the read buffer into the output buffer.
 async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
     shard.clock.borrow_mut().refresh();
-    let limits = shard.config.limits();
     loop {
-        if let Some(skipper) = conn.body.as_mut() {
-            match skipper.skip(&conn.rbuf[conn.pos..conn.filled]) {
-                Ok(Progress::NeedMore { consumed }) => {
-                    conn.pos += consumed;
-                    return Next::Read;
-                }
-                Ok(Progress::Done { consumed }) => {
-                    conn.pos += consumed;
-                    conn.body = None;
-                    conn.body_response_at = None;
-                }
-                Err(err) => {
-                    // The request was malformed after all. If its response
-                    // is still unsent, the error replaces it; if it was sent
-                    // (the body spanned several reads), the client has its
-                    // answer and the connection just closes: one request,
-                    // one response, whatever the pipeline holds.
-                    if let Some((at, sent_status)) = conn.body_response_at.take() {
-                        conn.wbuf.truncate(at);
-                        let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
-                        shard.stats.replace_response(sent_status, status);
-                    }
-                    return Next::Close;
-                }
-            }
-        }
-        if conn.pos == conn.filled {
-            return Next::Read;
-        }
-        // Part of a head is here: the headers timeout runs from now.
-        conn.head_started.get_or_insert_with(Instant::now);
         let started = quanta::Instant::now();
-        let head = match request::parse_head(&conn.rbuf[conn.pos..conn.filled], &limits) {
-            Ok(Some(head)) => head,
-            Ok(None) => return Next::Read,
-            Err(err) => {
+        let head = match conn.reader.next_event() {
+            Event::Head(head) => head,
+            Event::BodyEnd => {
+                conn.body_response_at = None;
+                continue;
+            }
+            Event::NeedRead => {
+                if !conn.reader.is_idle() && !conn.reader.in_body() {
+                    // Part of a head is here: the headers timeout runs from now.
+                    conn.head_started.get_or_insert_with(Instant::now);
+                }
+                return Next::Read;
+            }
+            Event::Error { err, in_body: true } => {
+                // The request was malformed after all. If its response
+                // is still unsent, the error replaces it; if it was sent
+                // (the body spanned several reads), the client has its
+                // answer and the connection just closes: one request,
+                // one response, whatever the pipeline holds.
+                if let Some((at, sent_status)) = conn.body_response_at.take() {
+                    conn.wbuf.truncate(at);
+                    let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
+                    shard.stats.replace_response(sent_status, status);
+                }
+                return Next::Close;
+            }
+            Event::Error {
+                err,
+                in_body: false,
+            } => {
                 let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
                 shard.stats.record_response(status, elapsed_us(started));
                 return Next::Close;
@@ -253,9 +212,7 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
             tracing::info!(target: "access", shard = shard.id, method = ?head.method, path = head.path,
                 status = status.code(), "request");
         }
-        conn.pos += head.head_len;
-        conn.body = BodySkipper::new(head.body, limits.max_body_bytes);
-        conn.body_response_at = conn.body.is_some().then_some((response_at, status));
+        conn.body_response_at = conn.reader.in_body().then_some((response_at, status));
         if persistence == Persistence::Close {
             return Next::Close;
         }
