@@ -849,9 +849,13 @@ impl Reactor {
     /// Polls for I/O, but does not change any timer registration.
     ///
     /// This doesn't ever sleep, and does not touch the preemption timer.
-    pub(crate) fn spin_poll_io(&self) -> io::Result<bool> {
+    ///
+    /// `about_to_park`: the caller parks next unless this finds work; the main
+    /// ring's new entries then wait for the call that sleeps (see
+    /// `sys::Reactor::poll_io`).
+    pub(crate) fn spin_poll_io(&self, about_to_park: bool) -> io::Result<bool> {
         let mut woke = 0;
-        self.sys.poll_io(&mut woke)?;
+        self.sys.poll_io(&mut woke, !about_to_park)?;
         woke += self.process_timers().1;
         woke += self.process_shared_channels();
 

@@ -1494,7 +1494,11 @@ impl LocalExecutor {
                         // future is probably the one setting up the task queues and etc.
                         break t.unwrap();
                     } else {
-                        while !this.reactor.spin_poll_io().unwrap() {
+                        // Without a spin the first poll is the last one
+                        // before parking: new main-ring entries then ride on
+                        // the call that sleeps.
+                        let about_to_park = spin_before_park.is_zero();
+                        while !this.reactor.spin_poll_io(about_to_park).unwrap() {
                             if pre_time.elapsed() > spin_before_park {
                                 this.parker
                                     .park()

@@ -306,6 +306,12 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Pairs with the SeqCst fence the sleeping executor issues between
+        // `prepare_to_sleep` and its last look at its channels (`Reactor::wait`):
+        // the caller's event (a channel push, a queued waker, a blocking result)
+        // is ordered before the load of `should_notify`, so either the sleeper
+        // sees the event or we see `should_notify` and write its eventfd.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

@@ -224,6 +224,12 @@ impl Source {
         })
     }
 
+    /// Has the operation completed (its completion reaped)? Unlike
+    /// `result`, this records no statistics.
+    pub(crate) fn has_result(&self) -> bool {
+        self.inner.borrow().wakers.result.is_some()
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner

@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -1060,12 +1060,26 @@ impl SleepableRing {
         }
     }
 
+    /// Places the queued submissions in the submission ring without entering
+    /// the kernel (unless the ring is full): the call that sleeps submits them.
+    fn prepare_submissions(&mut self) -> io::Result<usize> {
+        let q = self.submission_queue();
+        let mut queue = q.borrow_mut();
+        self.consume_sqe_queue(&mut queue.submissions, false)
+    }
+
+    /// Are cancellations waiting to be placed in the submission ring?
+    fn cancellations_pending(&self) -> bool {
+        !self.submission_queue.borrow().cancellations.is_empty()
+    }
+
+    /// Like `can_sleep`, but entries already in the submission ring are fine:
+    /// `sleep` submits them in the call that waits.
+    fn can_sleep_submitting(&self) -> bool {
+        self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
+    }
+
     fn sleep(&mut self, link: &Source) -> io::Result<usize> {
-        assert_eq!(
-            self.waiting_kernel_submission(),
-            0,
-            "sleeping with pending SQEs"
-        );
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
@@ -1085,31 +1099,28 @@ impl SleepableRing {
                 &mut self.source_map.borrow_mut(),
             );
 
-            // We have now prepared the SQE that links the two rings. We now need to submit
-            // it successfully to be able to safely sleep.
-
-            if self
-                .submit_sqes()
+            // (A) One `io_uring_enter` submits every entry waiting in the
+            // submission ring, the ring link last, and waits for one
+            // completion (upstream submitted the link alone, then waited: two
+            // calls, after the main ring's own flush: three). The kernel waits
+            // only if it consumed every entry (`io_uring_enter`:
+            // `if (ret != to_submit) goto out`). If the link was not consumed
+            // we did not sleep; it is made a no-op, as upstream did when the
+            // link alone failed to submit.
+            let to_submit = self.waiting_kernel_submission();
+            let submitted = self
+                .ring
+                .submit_sqes_and_wait(1)
+                .map(|x| x as usize)
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
-                .or_else(Reactor::intr_ok)?
-                != 1
-            {
-                // We failed to submit the `SQE` that links the rings. Just can't sleep.
-                // Waiting here is unsafe because we could end up waiting much longer than
-                // needed.
-                // We make the SQE a no-op and return
+                .or_else(Reactor::intr_ok)?;
+            self.in_kernel += submitted;
+            if submitted == to_submit {
+                Ok(1)
+            } else {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
-            } else {
-                // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
-                    .map(|_| 1)
-                    .or_else(Reactor::busy_ok)
-                    .or_else(Reactor::again_ok)
-                    .or_else(Reactor::intr_ok)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1238,6 +1249,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// The count-based timeout on the main ring (fires after `ring_depth`
+    /// completions and writes the eventfd that preempts). Kept armed until it
+    /// fires instead of being cancelled and re-armed every turn.
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1752,9 +1766,30 @@ impl Reactor {
         ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
     }
 
-    pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
+    /// Polls every ring without sleeping. With `submit_main` false the main
+    /// ring's new entries are only placed in its submission ring: the caller
+    /// is about to park, and the call that sleeps submits them (A).
+    pub(crate) fn poll_io(&self, woke: &mut usize, submit_main: bool) -> io::Result<()> {
         self.poll_ring.borrow_mut().poll(woke)?;
-        self.main_ring.borrow_mut().poll(woke)?;
+        // Cancellations complete at once: submit them now rather than wake
+        // straight out of the sleep for them.
+        let submit_main = submit_main || self.main_ring.borrow().cancellations_pending();
+        if submit_main {
+            self.main_ring.borrow_mut().poll(woke)?;
+        } else {
+            let mut main_ring = self.main_ring.borrow_mut();
+            main_ring
+                .consume_cancellation_queue()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
+            main_ring
+                .prepare_submissions()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
+            main_ring.consume_completion_queue(woke);
+        }
         self.latency_ring.borrow_mut().poll(woke)?;
         *woke += self.flush_syscall_thread();
         Ok(())
@@ -1838,21 +1873,49 @@ impl Reactor {
         // to be removed otherwise we'll wake up when it expires.
         drop(self.latency_preemption_timeout_src.take());
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // The throughput-based timeout counts completions on the main ring, so
+        // it does not matter whether we sleep. (B) One that is still pending is
+        // kept: it fires after `ring_depth` completions since it was armed
+        // rather than since this turn began. Cancelling and re-arming it every
+        // turn cost three entries (cancel, timeout, linked eventfd write) and
+        // an `io_uring_enter` per turn.
+        match self.throughput_preemption_timeout_src.take() {
+            Some(pending) if !pending.has_result() => {
+                self.throughput_preemption_timeout_src.set(Some(pending));
+            }
+            _ => {
+                self.throughput_preemption_timeout_src.set(Some(
+                    main_ring.prepare_throughput_preemption_timer(
+                        self.ring_depth() as u32,
+                        self.eventfd_src.raw(),
+                    ),
+                ));
+            }
+        }
+
+        // (A) If this call may sleep, the main ring's entries are only placed
+        // in its submission ring here: the call that sleeps submits them. Not
+        // with a cancellation among them: it completes at once, so the call
+        // that sleeps would return at once, and a turn that cancels something
+        // every time would never sleep.
+        let defer_main =
+            preempt_timer().is_none() && woke == 0 && !main_ring.cancellations_pending();
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
         flush_cancellations!(into &mut woke; lat_ring, poll_ring, main_ring);
         // ... which happens right here. If you ever reorder this code just
         // be careful about this dependency.
-        flush_rings!(lat_ring, poll_ring, main_ring)?;
+        if defer_main {
+            flush_rings!(lat_ring, poll_ring)?;
+            main_ring
+                .prepare_submissions()
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
+        } else {
+            flush_rings!(lat_ring, poll_ring, main_ring)?;
+        }
         // pick up the results of any cancellations
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
@@ -1860,9 +1923,14 @@ impl Reactor {
         let should_sleep = preempt_timer().is_none()
             && (woke == 0)
             && poll_ring.can_sleep()
-            && main_ring.can_sleep()
+            && (if defer_main {
+                main_ring.can_sleep_submitting()
+            } else {
+                main_ring.can_sleep()
+            })
             && lat_ring.can_sleep();
 
+        let mut slept = false;
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
@@ -1876,15 +1944,23 @@ impl Reactor {
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // (D) Dekker's handshake with the remote side: our store of
+            // `should_notify` (above) and our loads of the channels and queues
+            // (below) are ordered by this SeqCst fence; the remote side orders
+            // its publication and its load of `should_notify` by the fence in
+            // `SleepNotifier::notify`, which every cross-thread wake calls
+            // (shared channels, foreign wakers via `queue_waker`, the blocking
+            // pool). So either we see the event here, or the remote side sees
+            // `should_notify` and writes our eventfd. This replaces
+            // `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, a system call on
+            // every park, which let the remote side skip its fence.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
                         .expect("some error");
+                    slept = true;
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
                     flush_rings!(lat_ring, poll_ring, main_ring)?;
@@ -1893,6 +1969,10 @@ impl Reactor {
                 // Woke up, so no need to notify us anymore.
                 self.notifier.wake_up();
             }
+        }
+        if defer_main && !slept {
+            // We did not sleep after all: submit what was waiting for it.
+            flush_rings!(main_ring)?;
         }
 
         if let Some(preempt) = preempt_timer() {
