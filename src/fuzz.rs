@@ -4,8 +4,8 @@
 //! invariant breaks: [`parse_head`], [`body`] (both body framings) and
 //! [`connection`], which feeds a byte stream, split arbitrarily, through
 //! [`RequestReader`], the code the connection task runs. They are shared by
-//! the deterministic fuzz test (`tests/fuzz.rs`, in CI), the cargo-afl targets
-//! (`fuzz/`) and the differential check against h11 (`examples/frame.rs`).
+//! the deterministic fuzz test (`tests/fuzz.rs`, in CI) and the differential
+//! check against h11 (`examples/frame.rs`, `fuzz/differential.py`).
 //! Not on the server's path; the harness may allocate.
 
 use crate::http::body::{BodySkipper, Progress};
