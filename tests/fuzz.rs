@@ -8,8 +8,9 @@
 //! answer per request at most, every byte consumed or the connection closed,
 //! and the same framing whatever the read sizes.
 //!
-//! Coverage-guided runs use cargo-afl on the same targets (`fuzz/`,
-//! README "Fuzzing"). `FUZZ_ITERATIONS` sets the run's length (default 30,000).
+//! The same targets serve the differential check against h11
+//! (`fuzz/differential.py`, README "Fuzzing and the differential check").
+//! `FUZZ_ITERATIONS` sets the run's length (default 30,000).
 
 use std::path::Path;
 
