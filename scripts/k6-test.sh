@@ -10,6 +10,7 @@
 # Prints the k6 figures (p95, p99, request rate, error rate) and the server's
 # CPU use and resident memory sampled from /proc while k6 ran.
 set -euo pipefail
+. "$(dirname "$0")/lib/start-percore.sh"
 cd "$(dirname "$0")/.."
 
 STAGE_SCALE=${STAGE_SCALE:-0.1}
@@ -44,26 +45,7 @@ echo "== build the release server"
 cargo build --release --quiet --bin percore
 
 echo "== start target/release/percore"
-# Port 0: the server picks a free port and logs it, so parallel runs and a
-# busy port 3000 cannot collide with this test.
-LOG_FORMAT=text RUST_LOG=info ./target/release/percore --port 0 >"$out/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*listening.*addr=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$out/server.log" | head -n1)
-  [ -n "$port" ] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "FAIL: the server exited at start:"
-    cat "$out/server.log"
-    exit 1
-  fi
-  sleep 0.1
-done
-if [ -z "$port" ]; then
-  echo "FAIL: no 'listening' line from the server within 10 s:"
-  cat "$out/server.log"
-  exit 1
-fi
+start_percore "$out/server.log"
 base_url="http://127.0.0.1:$port"
 curl -fsS --max-time 5 "$base_url/api/health" >/dev/null
 echo "server pid $server_pid listening on $base_url"

@@ -15,6 +15,7 @@
 #   scripts/soak-test.sh                    # 5 minutes
 #   SOAK_DURATION=30s scripts/soak-test.sh  # a quick try
 set -euo pipefail
+. "$(dirname "$0")/lib/start-percore.sh"
 cd "$(dirname "$0")/.."
 
 SOAK_DURATION=${SOAK_DURATION:-5m}
@@ -33,21 +34,7 @@ echo "== build the release binaries"
 cargo build --release --quiet --bin percore --bin percore-load
 
 echo "== start target/release/percore"
-# Port 0: the server picks a free port and logs it.
-LOG_FORMAT=text RUST_LOG=info ./target/release/percore --port 0 >"$out/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*listening.*addr=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$out/server.log" | head -n1)
-  [ -n "$port" ] && break
-  if ! kill -0 "$server_pid" 2>/dev/null; then
-    echo "FAIL: the server exited at start:"
-    cat "$out/server.log"
-    exit 1
-  fi
-  sleep 0.1
-done
-[ -n "$port" ] || { echo "FAIL: no listening line"; cat "$out/server.log"; exit 1; }
+start_percore "$out/server.log"
 
 echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
 set +e
