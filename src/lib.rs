@@ -76,7 +76,8 @@
 //! 5. `handler.rs`, `data`: `shard/cache.rs`, `Cache::get`; on a miss
 //!    `Cache::insert` and `shard/payload.rs`, `write_body`, serialize the body
 //!    into the cache entry's reused buffer.
-//! 6. `http/response.rs`: the head and body appended to the output buffer.
+//! 6. `http/response.rs`, `Response::write`: the head and body appended to
+//!    the output buffer.
 //! 7. Back in `conn.rs`: `metrics/stats.rs`, `ShardStats::record_response`,
 //!    counts it; one write sends every response of the batch.
 //!

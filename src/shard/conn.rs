@@ -15,7 +15,7 @@ use glommio::net::TcpStream;
 
 use crate::http::reader::{Event, RequestReader};
 use crate::http::request::{self, BodyFraming, Version};
-use crate::http::response::{self, Persistence, Status};
+use crate::http::response::{self, Persistence, Response, Status};
 use crate::shard::handler;
 use crate::shard::state::Shard;
 
@@ -79,15 +79,10 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, slot: usize) {
 /// Answers 503 to a connection over the cap, then closes it.
 pub async fn reject(shard: Rc<Shard>, mut stream: TcpStream) {
     let mut out = Vec::new();
-    handler::write_error(
-        &shard,
-        &mut out,
-        Status::ServiceUnavailable,
-        "too many connections",
-        Persistence::Close,
-        handler::RETRY_AFTER,
-        true,
-    );
+    let response = Response::new(Status::ServiceUnavailable)
+        .persistence(Persistence::Close)
+        .headers(handler::RETRY_AFTER);
+    handler::write_error(&shard, &mut out, response, "too many connections");
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     if stream.write_all(&out).await.is_ok() {
         linger_close(&mut stream).await;
@@ -141,15 +136,8 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
                 // RFC 9110 §15.5.9: the head did not arrive in time.
                 shard.clock.borrow_mut().refresh();
                 let status = Status::RequestTimeout;
-                handler::write_error(
-                    shard,
-                    &mut conn.wbuf,
-                    status,
-                    "request head timeout",
-                    Persistence::Close,
-                    b"",
-                    true,
-                );
+                let response = Response::new(status).persistence(Persistence::Close);
+                handler::write_error(shard, &mut conn.wbuf, response, "request head timeout");
                 shard.stats.record_response(status, 1);
                 let _ = stream.write_all(&conn.wbuf).await;
                 return true;

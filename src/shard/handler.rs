@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::http::request::{Method, ParseError, RequestHead, Version};
-use crate::http::response::{self, ContentType, Persistence, Status};
+use crate::http::response::{ContentType, Persistence, Response, Status};
 use crate::shard::dashboard;
 use crate::shard::payload;
 use crate::shard::routes::{self, MetricsFormat, Route};
@@ -57,45 +57,22 @@ struct ErrorBody<'a> {
     error: &'a str,
 }
 
-/// Writes a JSON error response from the shard's scratch buffer.
-pub fn write_error(
-    shard: &Shard,
-    out: &mut Vec<u8>,
-    status: Status,
-    message: &str,
-    persistence: Persistence,
-    extra_headers: &[u8],
-    include_body: bool,
-) {
+/// Writes `response` with the JSON error body `{"error": message}`, from the
+/// shard's scratch buffer.
+pub fn write_error(shard: &Shard, out: &mut Vec<u8>, response: Response<'_>, message: &str) {
     let mut scratch = shard.scratch.borrow_mut();
     scratch.clear();
     let _ = serde_json::to_writer(&mut *scratch, &ErrorBody { error: message });
     let clock = shard.clock.borrow();
-    response::write(
-        out,
-        status,
-        ContentType::Json,
-        clock.date(),
-        persistence,
-        extra_headers,
-        &scratch,
-        include_body,
-    );
+    response.write(out, clock.date(), &scratch);
 }
 
 /// Writes the response to a request that could not be parsed; the caller
 /// closes the connection.
 pub fn write_parse_error(shard: &Shard, out: &mut Vec<u8>, err: ParseError) -> Status {
     let status = Status::from_code(err.status());
-    write_error(
-        shard,
-        out,
-        status,
-        err.message(),
-        Persistence::Close,
-        b"",
-        true,
-    );
+    let response = Response::new(status).persistence(Persistence::Close);
+    write_error(shard, out, response, err.message());
     status
 }
 
@@ -119,18 +96,18 @@ pub async fn respond(
 ) -> (Status, Persistence) {
     let include_body = head.method != Method::Head;
     let persistence = persistence(shard, head);
+    // Every response below answers this request: same connection header,
+    // same HEAD rule.
+    let answer = |status| {
+        Response::new(status)
+            .persistence(persistence)
+            .include_body(include_body)
+    };
     if shard.stats.in_flight() >= shard.config.max_concurrent_requests as u64 {
         let clock = shard.clock.borrow();
-        response::write(
-            out,
-            Status::ServiceUnavailable,
-            ContentType::Json,
-            clock.date(),
-            persistence,
-            RETRY_AFTER,
-            BUSY_BODY,
-            include_body,
-        );
+        answer(Status::ServiceUnavailable)
+            .headers(RETRY_AFTER)
+            .write(out, clock.date(), BUSY_BODY);
         return (Status::ServiceUnavailable, persistence);
     }
     let _in_flight = InFlight::enter(shard);
@@ -146,54 +123,24 @@ pub async fn respond(
         Route::Metrics(format) => return metrics(shard, head, format, include_body, out).await,
         Route::Dashboard => {
             let clock = shard.clock.borrow();
-            response::write(
-                out,
-                Status::Ok,
-                ContentType::Html,
-                clock.date(),
-                persistence,
-                dashboard::CACHE_CONTROL,
-                dashboard::PAGE,
-                include_body,
-            );
+            answer(Status::Ok)
+                .content_type(ContentType::Html)
+                .headers(dashboard::CACHE_CONTROL)
+                .write(out, clock.date(), dashboard::PAGE);
             Status::Ok
         }
         Route::BadClientId => {
             let msg = "invalid clientId: 1 to 128 characters of A-Z a-z 0-9 - . _ ~";
-            write_error(
-                shard,
-                out,
-                Status::BadRequest,
-                msg,
-                persistence,
-                b"",
-                include_body,
-            );
+            write_error(shard, out, answer(Status::BadRequest), msg);
             Status::BadRequest
         }
         Route::MethodNotAllowed(allow) => {
-            let status = Status::MethodNotAllowed;
-            write_error(
-                shard,
-                out,
-                status,
-                "Method Not Allowed",
-                persistence,
-                allow,
-                include_body,
-            );
-            status
+            let response = answer(Status::MethodNotAllowed).headers(allow);
+            write_error(shard, out, response, "Method Not Allowed");
+            Status::MethodNotAllowed
         }
         Route::NotFound => {
-            write_error(
-                shard,
-                out,
-                Status::NotFound,
-                "Not Found",
-                persistence,
-                b"",
-                include_body,
-            );
+            write_error(shard, out, answer(Status::NotFound), "Not Found");
             Status::NotFound
         }
     };
@@ -214,17 +161,10 @@ async fn data(
         let mut cache = shard.cache.borrow_mut();
         if let Some(body) = cache.get(key, now_ms) {
             let clock = shard.clock.borrow();
-            let date = clock.date();
-            response::write(
-                out,
-                Status::Ok,
-                ContentType::Json,
-                date,
-                persistence,
-                b"",
-                body,
-                include_body,
-            );
+            Response::new(Status::Ok)
+                .persistence(persistence)
+                .include_body(include_body)
+                .write(out, clock.date(), body);
             return (Status::Ok, persistence);
         }
     }
@@ -238,16 +178,10 @@ async fn data(
     let mut cache = shard.cache.borrow_mut();
     let body = cache.insert(key, clock.now_ms());
     payload::write_body(body, client_id, clock.unix_ms(), shard.id, value);
-    response::write(
-        out,
-        Status::Ok,
-        ContentType::Json,
-        clock.date(),
-        persistence,
-        b"",
-        body,
-        include_body,
-    );
+    Response::new(Status::Ok)
+        .persistence(persistence)
+        .include_body(include_body)
+        .write(out, clock.date(), body);
     (Status::Ok, persistence)
 }
 
@@ -288,16 +222,10 @@ fn health(
         Status::Ok
     };
     let clock = shard.clock.borrow();
-    response::write(
-        out,
-        status,
-        ContentType::Json,
-        clock.date(),
-        persistence,
-        b"",
-        &scratch,
-        include_body,
-    );
+    Response::new(status)
+        .persistence(persistence)
+        .include_body(include_body)
+        .write(out, clock.date(), &scratch);
     status
 }
 
@@ -318,15 +246,11 @@ async fn metrics(
     let persistence = persistence(shard, head);
     let Some(body) = reply else {
         let status = Status::ServiceUnavailable;
-        write_error(
-            shard,
-            out,
-            status,
-            "metrics unavailable",
-            persistence,
-            RETRY_AFTER,
-            include_body,
-        );
+        let response = Response::new(status)
+            .persistence(persistence)
+            .headers(RETRY_AFTER)
+            .include_body(include_body);
+        write_error(shard, out, response, "metrics unavailable");
         return (status, persistence);
     };
     let content_type = match format {
@@ -335,15 +259,10 @@ async fn metrics(
     };
     let mut clock = shard.clock.borrow_mut();
     clock.refresh();
-    response::write(
-        out,
-        Status::Ok,
-        content_type,
-        clock.date(),
-        persistence,
-        b"",
-        &body,
-        include_body,
-    );
+    Response::new(Status::Ok)
+        .content_type(content_type)
+        .persistence(persistence)
+        .include_body(include_body)
+        .write(out, clock.date(), &body);
     (Status::Ok, persistence)
 }
