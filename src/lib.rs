@@ -35,6 +35,7 @@
 //!   chunked.rs     the chunked coding's grammar  syntax.rs byte classes
 //!   reader.rs      a connection's read side without its socket: where
 //!                  each request starts and ends
+//!   version.rs     an HTTP-version httparse refused: 400, 505 or 1.1
 //!   response.rs    status lines and head encoding
 //! metrics/         stats.rs (per-shard counters, merge), report.rs
 //!                  (/api/metrics JSON), prometheus.rs (/metrics),

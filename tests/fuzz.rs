@@ -57,6 +57,9 @@ const VERSIONS: &[&str] = &[
     "http/1.1",
     "HTTP/1.10",
     "HTTP/1",
+    "HTTP/1.2",
+    "HTTP/1.",
+    "HTTP/11",
 ];
 const FIELDS: &[&str] = &[
     "Host: x",

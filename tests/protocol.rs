@@ -187,10 +187,22 @@ fn limits_and_framing_errors_close_the_connection() {
             "GET /api/health HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n".to_owned(),
             &[400],
         ),
+        // RFC 9112 §2.3: a well-formed version of another major version is
+        // 505 (RFC 9110 §15.6.6); one against the grammar is a bad request.
         (
             "HTTP/2.0",
             "GET /api/health HTTP/2.0\r\nHost: x\r\n\r\n".to_owned(),
             &[505],
+        ),
+        (
+            "HTTP/1. (no minor digit)",
+            "GET /api/health HTTP/1.\r\nHost: x\r\n\r\n".to_owned(),
+            &[400],
+        ),
+        (
+            "HTTP/11 (no dot)",
+            "GET /api/health HTTP/11\r\nHost: x\r\n\r\n".to_owned(),
+            &[400],
         ),
         ("garbage request line", "HELLO\r\n\r\n".to_owned(), &[400]),
     ];
@@ -255,6 +267,26 @@ fn keep_alive_semantics() {
     }
     c.send("GET /api/health HTTP/1.0\r\n\r\n");
     assert_eq!(c.read().header("Connection"), Some("close"));
+    assert!(c.read_to_close().is_empty());
+}
+
+/// A higher HTTP/1 minor version is served as HTTP/1.1 (RFC 9110 §2.5):
+/// `HTTP/1.2` gets its answer, the connection persists by HTTP/1.1 rules
+/// (no `Connection` header, the next request on it answered), and
+/// `Connection: close` closes it as it would in HTTP/1.1.
+#[test]
+fn higher_minor_version_is_served_as_http11() {
+    let server = Server::start(&[("WORKERS", "1")], &[]);
+    let mut c = Client::connect(server.addr());
+    c.send("GET /api/data/minor-2 HTTP/1.2\r\nHost: x\r\n\r\n");
+    let r = c.read();
+    assert_eq!((r.version.as_str(), r.status), ("HTTP/1.1", 200), "{r:?}");
+    assert_eq!(r.json()["clientId"], "minor-2");
+    assert_eq!(r.header("Connection"), None, "{r:?}");
+    c.send("GET /api/health HTTP/1.9\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let r = c.read();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("Connection"), Some("close"), "{r:?}");
     assert!(c.read_to_close().is_empty());
 }
 

@@ -6,3 +6,4 @@ pub mod reader;
 pub mod request;
 pub mod response;
 pub mod syntax;
+mod version;

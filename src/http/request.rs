@@ -8,6 +8,8 @@
 //! stack array handed to `httparse`, and the [`RequestHead`] borrows from the
 //! caller's input buffer.
 
+use crate::http::version::{self, Refused};
+
 /// Size of the stack array of header slots handed to `httparse`.
 pub const MAX_HEADERS: usize = 64;
 
@@ -71,7 +73,8 @@ impl Method {
 pub enum Version {
     /// `HTTP/1.0`.
     Http10,
-    /// `HTTP/1.1`.
+    /// `HTTP/1.1`, and `HTTP/1.2` to `HTTP/1.9`, served as the highest
+    /// HTTP/1 minor version percore speaks (RFC 9110 §2.5).
     Http11,
 }
 
@@ -137,7 +140,9 @@ pub enum ParseError {
     HeadTooLarge,
     /// 431: more header lines than `max_headers` (RFC 6585 §5).
     TooManyHeaders,
-    /// 505: a version other than HTTP/1.0 or HTTP/1.1 (RFC 9110 §15.6.6).
+    /// 505: a well-formed version of another major version, `HTTP/0.9` or
+    /// `HTTP/2.0` (RFC 9110 §15.6.6); `HTTP/1.2` is served as HTTP/1.1 and
+    /// a malformed version is [`ParseError::Malformed`] (see `http::version`).
     UnsupportedVersion,
     /// 400: chunked body against the grammar of RFC 9112 §7.1 (bare LF or CR
     /// in a chunk line, bad size, extension or trailer field), reported by `chunked`.
@@ -213,15 +218,9 @@ pub fn parse_head<'b>(
     let mut req = httparse::Request::new(&mut slots[..limits.max_headers.min(MAX_HEADERS)]);
     let head_len = match req.parse(window) {
         Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if target_exceeds(window, limits.max_uri_bytes) => {
-            return Err(ParseError::UriTooLong);
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= limits.max_head_bytes => {
-            return Err(ParseError::HeadTooLarge);
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
+        Ok(httparse::Status::Partial) => return incomplete(buf, window, limits),
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(version_error(window)),
+        Err(httparse::Error::Version) => return refused_version(buf, window, limits),
         // Bare CR (§2.2), obs-fold (§5.2), whitespace before colon (§5.1),
         // invalid token/field bytes (RFC 9110 §5.5), bad request line (§3).
         Err(_) => return Err(ParseError::Malformed),
@@ -232,8 +231,76 @@ pub fn parse_head<'b>(
     let version = match minor {
         0 => Version::Http10,
         1 => Version::Http11,
-        _ => return Err(ParseError::UnsupportedVersion),
+        _ => return Err(ParseError::Malformed), // httparse returns no other
     };
+    head(method, target, version, req.headers, head_len, limits).map(Some)
+}
+
+/// A head not complete yet: read more, unless the limits are already passed.
+fn incomplete<'b>(
+    buf: &[u8],
+    window: &[u8],
+    limits: &Limits,
+) -> Result<Option<RequestHead<'b>>, ParseError> {
+    if target_exceeds(window, limits.max_uri_bytes) {
+        Err(ParseError::UriTooLong)
+    } else if buf.len() >= limits.max_head_bytes {
+        Err(ParseError::HeadTooLarge)
+    } else {
+        Ok(None)
+    }
+}
+
+/// A request line whose version `httparse` refused: 400, 505, or a higher
+/// HTTP/1 minor version served as HTTP/1.1 (see `http::version`). Its header
+/// section is parsed here with `httparse::parse_headers`, the same field
+/// rules as a whole request's.
+#[cold]
+fn refused_version<'b>(
+    buf: &'b [u8],
+    window: &'b [u8],
+    limits: &Limits,
+) -> Result<Option<RequestHead<'b>>, ParseError> {
+    let (method, target, line_len) = match version::classify(window) {
+        Refused::HigherMinor {
+            method,
+            target,
+            line_len,
+        } => (method, target, line_len),
+        Refused::OtherMajor => return Err(ParseError::UnsupportedVersion),
+        Refused::Malformed => return Err(ParseError::Malformed),
+        Refused::Incomplete => return incomplete(buf, window, limits),
+    };
+    let fields = window.get(line_len..).unwrap_or_default();
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // Cannot panic: the bound is clamped to the array length.
+    let slots = &mut slots[..limits.max_headers.min(MAX_HEADERS)];
+    match httparse::parse_headers(fields, slots) {
+        Ok(httparse::Status::Complete((len, headers))) => head(
+            method,
+            target,
+            Version::Http11,
+            headers,
+            line_len + len,
+            limits,
+        )
+        .map(Some),
+        Ok(httparse::Status::Partial) => incomplete(buf, window, limits),
+        Err(httparse::Error::TooManyHeaders) => Err(ParseError::TooManyHeaders),
+        Err(_) => Err(ParseError::Malformed),
+    }
+}
+
+/// The checks and decisions on a complete head, however its request line
+/// was parsed.
+fn head<'b>(
+    method: &'b str,
+    target: &'b str,
+    version: Version,
+    headers: &[httparse::Header<'b>],
+    head_len: usize,
+    limits: &Limits,
+) -> Result<RequestHead<'b>, ParseError> {
     if target.len() > limits.max_uri_bytes {
         return Err(ParseError::UriTooLong);
     }
@@ -241,7 +308,7 @@ pub fn parse_head<'b>(
     let path = request_path(method, target)?;
 
     let mut fields = Fields::default();
-    for field in req.headers.iter() {
+    for field in headers {
         fields.add(field.name, field.value);
     }
     let body = fields.framing(version, limits.max_body_bytes)?;
@@ -253,7 +320,7 @@ pub fn parse_head<'b>(
     // RFC 9110 §10.1.1: ignore 100-continue from HTTP/1.0; nothing to wait for without content.
     let has_content = !matches!(body, BodyFraming::None | BodyFraming::Length(0));
     let expect_continue = fields.expect_continue && version == Version::Http11 && has_content;
-    Ok(Some(RequestHead {
+    Ok(RequestHead {
         method,
         path,
         version,
@@ -261,7 +328,7 @@ pub fn parse_head<'b>(
         body,
         expect_continue,
         head_len,
-    }))
+    })
 }
 
 /// Facts gathered from the header fields, judged together in [`Fields::framing`].
@@ -419,18 +486,6 @@ fn target_exceeds(window: &[u8], max_uri_bytes: usize) -> bool {
     target_len > max_uri_bytes
 }
 
-/// Classify an `httparse` version error: `HTTP/<digit>…` is a well-formed
-/// version we do not speak (505, RFC 9110 §15.6.6); anything else is a syntax
-/// error (400; HTTP-name is case-sensitive, RFC 9112 §2.3).
-fn version_error(window: &[u8]) -> ParseError {
-    match request_line(window).splitn(3, |&b| b == b' ').nth(2) {
-        Some([b'H', b'T', b'T', b'P', b'/', major, ..]) if major.is_ascii_digit() => {
-            ParseError::UnsupportedVersion
-        }
-        _ => ParseError::Malformed,
-    }
-}
-
 /// The buffer after the empty lines a server ignores before a request (RFC 9112 §2.2).
 fn request_line(window: &[u8]) -> &[u8] {
     let start = window.iter().position(|&b| b != b'\r' && b != b'\n');
@@ -528,10 +583,19 @@ mod tests {
             E::UriTooLong, 414),
         ("GET / HTTP/1.1\r\nA:\r\nB:\r\nC:\r\nD:\r\nE:\r\nF:\r\nG:\r\nH:\r\nI:\r\n",
             E::TooManyHeaders, 431), // 9 field lines, max_headers 8
-        ("GET / HTTP/1.2\r\nHost: a\r\n\r\n", E::UnsupportedVersion, 505),
         ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", E::UnsupportedVersion, 505),
-        ("GET / HTTP/3\r\n", E::UnsupportedVersion, 505),
+        ("GET / HTTP/3.0\r\n", E::UnsupportedVersion, 505), // before the head ends
         ("GET / HTTP/0.9\r\n\r\n", E::UnsupportedVersion, 505),
+        ("GET / HTTP/3\r\n", E::Malformed, 400), // not DIGIT "." DIGIT (§2.3)
+        ("GET / HTTP/1.\r\nHost: a\r\n\r\n", E::Malformed, 400),
+        ("GET / HTTP/11\r\nHost: a\r\n\r\n", E::Malformed, 400),
+        ("GET / HTTP/1. 1\r\nHost: a\r\n\r\n", E::Malformed, 400),
+        ("GET / HTTP/1.2 \r\nHost: a\r\n\r\n", E::Malformed, 400),
+        ("GET / HTTP/1.2\r\n\r\n", E::MissingHost, 400), // HTTP/1.1 rules
+        ("GET / HTTP/1.2\r\nHost: a\r\nX : b\r\n\r\n", E::Malformed, 400),
+        ("GET / HTTP/1.2\r\nA:\r\nB:\r\nC:\r\nD:\r\nE:\r\nF:\r\nG:\r\nH:\r\nI:\r\n",
+            E::TooManyHeaders, 431),
+        ("GET /é HTTP/1.2\r\nHost: a\r\n\r\n", E::Malformed, 400),
     ];
 
     /// Field lines that make an otherwise good POST (see [`post`]) refused.
@@ -577,6 +641,32 @@ mod tests {
         assert_eq!(E::HeadTooLarge.reason(), "Request Header Fields Too Large");
     }
 
+    /// A version is judged when its line ends (RFC 9112 §2.3): before that,
+    /// every prefix of these requests waits for more or already has the
+    /// final answer, never another one.
+    #[test]
+    fn version_answers_do_not_depend_on_the_cut() {
+        #[rustfmt::skip]
+        let cases = [
+            ("GET / HTTP/2.0\r\nHost: a\r\n\r\n", E::UnsupportedVersion),
+            ("GET / HTTP/0.9\r\n\r\n", E::UnsupportedVersion),
+            ("GET / HTTP/1.\r\nHost: a\r\n\r\n", E::Malformed),
+            ("GET / HTTP/11\r\nHost: a\r\n\r\n", E::Malformed),
+            ("GET / HTTP/1. 1\r\nHost: a\r\n\r\n", E::Malformed),
+            ("GET / HTTP/2.01\r\nHost: a\r\n\r\n", E::Malformed),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse(input.as_bytes()), Err(want), "{input:?}");
+            for cut in 0..input.len() {
+                let got = parse(input.as_bytes().get(..cut).unwrap_or_default());
+                assert!(
+                    got == Ok(None) || got == Err(want),
+                    "{input:?} cut at {cut}: {got:?}"
+                );
+            }
+        }
+    }
+
     /// Method, path, version, "ka" if keep-alive, framing, "100" if expect_continue.
     fn summary(h: &RequestHead<'_>) -> String {
         let ka = if h.keep_alive { " ka" } else { "" };
@@ -610,6 +700,11 @@ mod tests {
         ("get / HTTP/1.1\r\nHost:\r\n\r\n", "Other / Http11 ka None"),
         ("PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
             "Put / Http10 Length(3)"),
+        // A higher HTTP/1 minor version is served as HTTP/1.1 (RFC 9110 §2.5).
+        ("GET /x?q HTTP/1.2\r\nHost: a\r\n\r\n", "Get /x Http11 ka None"),
+        ("\r\nGET / HTTP/1.9\nHost: a\nConnection: close\n\n", "Get / Http11 None"),
+        ("POST / HTTP/1.5\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "Post / Http11 ka Chunked"),
     ];
 
     /// Field lines of accepted POSTs (see [`post`]), with their [`summary`].
