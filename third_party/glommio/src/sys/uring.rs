@@ -504,7 +504,9 @@ fn extract_one_chain(
     queue: &mut VecDeque<UringDescriptor>,
     chain: Range<usize>,
     now: Instant,
-) -> SmallVec<[UringDescriptor; 1]> {
+) -> SmallVec<[UringDescriptor; 2]> {
+    // percore: 2 inline, not 1: linked pairs (the throughput timer and its
+    // eventfd write, an operation and its link timeout) spilled to the heap.
     queue
         .drain(chain)
         .filter(move |op| {
@@ -561,6 +563,8 @@ where
             inner_source.wakers.result = res;
             woke = inner_source.wakers.wake_waiters();
         }
+        // percore: a source whose handle was dropped while in flight ends here.
+        super::source::recycle(&src);
         return Some(woke);
     }
     None
