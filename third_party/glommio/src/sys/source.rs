@@ -329,8 +329,7 @@ impl Source {
 }
 
 /// percore: most finished sources whose allocation is kept for reuse, per
-/// thread (an executor's thread). A source is about 300 bytes; 256 of them
-/// about 75 KiB.
+/// thread (an executor's thread); a source is a few hundred bytes.
 const SOURCE_POOL_MAX: usize = 256;
 
 thread_local! {
