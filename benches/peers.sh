@@ -2,6 +2,8 @@
 # compare, started the same way, and how their CPU is read.
 #
 #   percore  target/release/percore (PERCORE_BIN)
+#   percore_coop  the same binary with IO_URING_DEFER_TASKRUN=0: its main
+#            rings set up as before DEFER_TASKRUN (COOP_TASKRUN), to compare
 #   nginx    Debian `nginx-light`, a generated config: the same workers,
 #            pinned the same way, each on its own `reuseport` socket,
 #            `access_log off`, answering percore's exact body for
@@ -34,7 +36,7 @@ need_servers() { # "percore nginx floor"
     local s
     for s in $1; do
         case "$s" in
-            percore) [[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release" ;;
+            percore|percore_coop) [[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release" ;;
             floor) [[ -x "$FLOOR_BIN" ]] \
                 || die "$FLOOR_BIN not found: cargo build --release --example floor" ;;
             nginx)
@@ -135,14 +137,19 @@ layout() { # setup
     if [[ "$1" == a ]]; then echo "1 taskset -c 0"; else echo "$WORKERS"; fi
 }
 
-start_percore() { # setup port
+start_percore() { # setup port [IO_URING_DEFER_TASKRUN]
     local workers pin
     read -r workers pin <<<"$(layout "$1")"
     # shellcheck disable=SC2086  # $pin is a word list on purpose
     HOST=127.0.0.1 PORT="$2" WORKERS="$workers" RUST_LOG=warn \
+        IO_URING_DEFER_TASKRUN="${3:-1}" \
         $pin "$PERCORE_BIN" >"$tmp/percore.log" 2>&1 &
     server_pid=$!
     wait_port "$2"
+}
+
+start_percore_coop() { # setup port
+    start_percore "$1" "$2" 0
 }
 
 start_floor() { # setup port

@@ -153,6 +153,15 @@ pub struct Config {
     /// Log line format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Set each executor's main io_uring up with SINGLE_ISSUER | DEFER_TASKRUN
+    /// (Linux 6.1): completions are posted in one batch when the shard enters
+    /// the kernel, never by interrupting it. A kernel that refuses falls back
+    /// to the previous setup on its own; `false` (or 0) forces that fallback.
+    #[arg(long, env = "IO_URING_DEFER_TASKRUN", default_value_t = true,
+          action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub io_uring_defer_taskrun: bool,
 }
 
 impl Config {
@@ -226,6 +235,7 @@ mod tests {
         assert_eq!(c.headers_timeout_ms, 66_000);
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.backlog, 4096);
+        assert!(c.io_uring_defer_taskrun);
         assert!(c.validate(2).is_ok());
     }
 
@@ -245,6 +255,17 @@ mod tests {
         assert!(c.validate(2).unwrap_err().contains("WORKERS=3"));
         let c = Config::parse_from(["percore", "--max-uri-bytes", "20000"]);
         assert!(c.validate(2).is_err());
+    }
+
+    /// The fallback switch takes the usual spellings of false.
+    #[test]
+    fn defer_taskrun_can_be_turned_off() {
+        for off in ["0", "false", "no", "off"] {
+            let c = Config::parse_from(["percore", "--io-uring-defer-taskrun", off]);
+            assert!(!c.io_uring_defer_taskrun, "{off}");
+        }
+        let c = Config::parse_from(["percore", "--io-uring-defer-taskrun", "1"]);
+        assert!(c.io_uring_defer_taskrun);
     }
 
     #[test]

@@ -97,7 +97,8 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
     let (ready_tx, ready_rx) = mpsc::channel();
     let control_builder = LocalExecutorBuilder::new(Placement::Unbound)
         .name("control")
-        .io_memory(IO_MEMORY_BYTES);
+        .io_memory(IO_MEMORY_BYTES)
+        .defer_taskrun(plan.config.io_uring_defer_taskrun);
     let control = spawn_executor(control_builder, "the control executor", move || {
         control::run::run(plan, listeners, stop_rx, started_at, ready_tx)
     })?;

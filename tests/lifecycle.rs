@@ -280,3 +280,73 @@ fn help_lists_flags_and_env_vars() {
         );
     }
 }
+
+/// Linux 6.1 or later: the kernel accepts `IORING_SETUP_DEFER_TASKRUN`.
+fn kernel_has_defer_taskrun() -> bool {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).expect("major");
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).expect("minor");
+    (major, minor) >= (6, 1)
+}
+
+/// With `IO_URING_DEFER_TASKRUN=<setting>` every shard runs the main-ring
+/// set-up `expected` says (its debug line), answers 100 pipelined requests in
+/// order and a request split at every byte offset, and exits 0 on SIGTERM
+/// with a keep-alive connection open.
+fn serves_and_drains_with_ring_setup(setting: &str, expected: bool) {
+    let mut server = Server::start(
+        &[
+            ("WORKERS", "2"),
+            ("IO_URING_DEFER_TASKRUN", setting),
+            ("RUST_LOG", "percore=debug"),
+        ],
+        &[],
+    );
+    let mut c = Client::connect(server.addr());
+    let mut batch = String::new();
+    for i in 0..100 {
+        batch.push_str(&get_request(&format!("/api/data/pipe-{i}")));
+    }
+    c.send(batch);
+    for i in 0..100 {
+        let r = c.read();
+        assert_eq!(r.status, 200, "pipelined {i}: {r:?}");
+        assert_eq!(r.json()["clientId"], format!("pipe-{i}"), "in order");
+    }
+    let request = get_request("/api/data/split");
+    for at in 1..request.len() {
+        c.send(&request[..at]);
+        std::thread::sleep(Duration::from_millis(1));
+        c.send(&request[at..]);
+        let r = c.read();
+        assert_eq!(r.status, 200, "split at {at}: {r:?}");
+        assert_eq!(r.json()["clientId"], "split");
+    }
+    let wanted = format!("defer_taskrun={expected}");
+    let output = server.output();
+    for shard in 0..2 {
+        let line = output
+            .lines()
+            .find(|l| l.contains("shard started") && l.contains(&format!("shard={shard} ")))
+            .unwrap_or_else(|| panic!("no start line for shard {shard}:\n{output}"));
+        assert!(line.contains(&wanted), "shard {shard}: {line}");
+    }
+    server.sigterm();
+    assert!(c.read_to_close().is_empty(), "bytes on the idle connection");
+    assert_exit_0(&mut server, Duration::from_secs(10), "SIGTERM");
+}
+
+/// The fallback forced (`IO_URING_DEFER_TASKRUN=0`, what a kernel older than
+/// 6.1 gets on its own): the main rings run without DEFER_TASKRUN and serve.
+#[test]
+fn the_fallback_ring_setup_serves_and_drains() {
+    serves_and_drains_with_ring_setup("0", false);
+}
+
+/// The default (`IO_URING_DEFER_TASKRUN=1`): DEFER_TASKRUN where the kernel
+/// has it, and the same service.
+#[test]
+fn the_default_ring_setup_serves_and_drains() {
+    serves_and_drains_with_ring_setup("1", kernel_has_defer_taskrun());
+}

@@ -12,6 +12,13 @@
 //! or a message arrives, and give every expected event a generous bound (10 s
 //! for a timer of a few ms): a lost wake-up fails the test, a busy machine
 //! does not.
+//!
+//! Every test runs twice, in module `defer` with the main ring set up
+//! `SINGLE_ISSUER | DEFER_TASKRUN` (the default: completions are posted only
+//! when the executor enters the kernel to reap or to sleep, so a reap missed
+//! before sleeping is a lost wake-up) and in module `coop` with the fallback
+//! forced (`COOP_TASKRUN`, what a kernel older than 6.1 gets). Each executor
+//! first checks that it runs the set-up asked for.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -46,9 +53,65 @@ impl Jitter {
 /// glommio's smallest I/O memory (what percore's shards ask for too).
 const IO_MEMORY_BYTES: usize = 64 * 1024;
 
-/// A glommio executor for a test, unpinned. Locked memory is raised to its
-/// hard limit first, as the server does: glommio needs 512 KiB per executor.
-fn executor(name: &str) -> LocalExecutorBuilder {
+/// How a test's executors set up their main ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ring {
+    /// `SINGLE_ISSUER | DEFER_TASKRUN`, glommio's default here.
+    Defer,
+    /// The fallback, forced with `defer_taskrun(false)`.
+    Coop,
+}
+
+/// Linux 6.1 or later: the kernel accepts `DEFER_TASKRUN`.
+fn kernel_has_defer_taskrun() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").expect("osrelease");
+    let mut parts = release.trim().split(['.', '-']);
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).expect("major");
+    let minor: u32 = parts.next().and_then(|p| p.parse().ok()).expect("minor");
+    (major, minor) >= (6, 1)
+}
+
+/// Inside an executor: fails unless its main ring runs the set-up `ring`
+/// asked for (on a kernel older than 6.1, `Defer` falls back too).
+fn assert_ring(ring: Ring) {
+    let expected = ring == Ring::Defer && kernel_has_defer_taskrun();
+    assert_eq!(
+        glommio::executor().defer_taskrun(),
+        expected,
+        "{ring:?}: the main ring's set-up"
+    );
+}
+
+/// Runs each test body once per [`Ring`], as `defer::name` and `coop::name`.
+macro_rules! on_both_rings {
+    ($($name:ident),+ $(,)?) => {
+        mod defer {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Ring::Defer)
+            })+
+        }
+        mod coop {
+            $(#[test]
+            fn $name() {
+                super::$name(super::Ring::Coop)
+            })+
+        }
+    };
+}
+
+on_both_rings!(
+    timer_due_while_parking_after_a_network_wake_is_never_lost,
+    timer_armed_after_a_network_wake_fires,
+    shared_channel_wakes_a_parked_executor,
+    foreign_thread_waker_wakes_a_parked_executor,
+    blocking_pool_result_wakes_a_parked_executor,
+);
+
+/// A glommio executor for a test, unpinned, its main ring set up as `ring`
+/// says. Locked memory is raised to its hard limit first, as the server does:
+/// glommio needs 512 KiB per executor.
+fn executor(name: &str, ring: Ring) -> LocalExecutorBuilder {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -64,6 +127,7 @@ fn executor(name: &str) -> LocalExecutorBuilder {
     LocalExecutorBuilder::new(Placement::Unbound)
         .name(name)
         .io_memory(IO_MEMORY_BYTES)
+        .defer_taskrun(ring == Ring::Defer)
 }
 
 /// A timer due while the executor parks after a network wake is not lost.
@@ -78,16 +142,16 @@ fn executor(name: &str) -> LocalExecutorBuilder {
 /// executor afterwards, so a lost timer is a notification that never comes.
 /// (Variants that keep the latency-ring timer armed across turns, not merged,
 /// failed here in every run: see `third_party/glommio/PATCHED.md`.)
-#[test]
-fn timer_due_while_parking_after_a_network_wake_is_never_lost() {
+fn timer_due_while_parking_after_a_network_wake_is_never_lost(ring: Ring) {
     const ROUNDS: u32 = 1000;
     const TIMER: Duration = Duration::from_millis(2);
     let base = Instant::now();
     let deadline_ns = Arc::new(AtomicU64::new(0));
     let published = Arc::clone(&deadline_ns);
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = executor("wake-timer")
+    let server = executor("wake-timer", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             addr_tx
                 .send(listener.local_addr().expect("addr"))
@@ -146,12 +210,12 @@ fn timer_due_while_parking_after_a_network_wake_is_never_lost() {
 /// A timer armed by a task that a network completion woke fires: the server
 /// reads one byte, sleeps 3 ms, answers one byte; the client sends the next
 /// byte after a varying pause, so the executor parks between every exchange.
-#[test]
-fn timer_armed_after_a_network_wake_fires() {
+fn timer_armed_after_a_network_wake_fires(ring: Ring) {
     const ROUNDS: usize = 300;
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = executor("wake-net")
+    let server = executor("wake-net", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             addr_tx
                 .send(listener.local_addr().expect("addr"))
@@ -187,13 +251,13 @@ fn timer_armed_after_a_network_wake_fires() {
 /// the sender pausing a varying few microseconds so the shard is sometimes
 /// parked, sometimes about to park. A lost wake-up leaves the round trip
 /// unanswered.
-#[test]
-fn shared_channel_wakes_a_parked_executor() {
+fn shared_channel_wakes_a_parked_executor(ring: Ring) {
     const ROUNDS: u32 = 2_000;
     let (to_shard, from_control) = shared_channel::new_bounded::<u32>(8);
     let (to_control, from_shard) = shared_channel::new_bounded::<u32>(8);
-    let shard = executor("wake-shard")
+    let shard = executor("wake-shard", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             let rx = from_control.connect().await;
             let tx = to_control.connect().await;
             while let Some(n) = rx.recv().await {
@@ -201,8 +265,9 @@ fn shared_channel_wakes_a_parked_executor() {
             }
         })
         .expect("spawn shard");
-    let control = executor("wake-control")
+    let control = executor("wake-control", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             let tx = to_shard.connect().await;
             let rx = from_shard.connect().await;
             let mut jitter = Jitter(0x1234_5678_9abc_def1);
@@ -230,8 +295,7 @@ fn shared_channel_wakes_a_parked_executor() {
 /// foreign thread queues the waker and writes the executor's eventfd if it
 /// sleeps) wakes a parked executor, 2,000 times, the other thread waking it
 /// after a varying pause.
-#[test]
-fn foreign_thread_waker_wakes_a_parked_executor() {
+fn foreign_thread_waker_wakes_a_parked_executor(ring: Ring) {
     const ROUNDS: usize = 2_000;
     /// One hand-off: the flag the other thread sets, the waker it calls.
     #[derive(Default)]
@@ -254,8 +318,9 @@ fn foreign_thread_waker_wakes_a_parked_executor() {
             }
         }
     });
-    let ex = executor("wake-foreign")
+    let ex = executor("wake-foreign", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             for round in 0..ROUNDS {
                 let slot = Arc::new(Slot::default());
                 let mut handed_over = false;
@@ -285,11 +350,11 @@ fn foreign_thread_waker_wakes_a_parked_executor() {
 
 /// glommio's blocking pool (a thread that runs a closure and then notifies
 /// the executor) wakes a parked executor, 1,000 times.
-#[test]
-fn blocking_pool_result_wakes_a_parked_executor() {
+fn blocking_pool_result_wakes_a_parked_executor(ring: Ring) {
     const ROUNDS: u64 = 1_000;
-    let ex = executor("wake-blocking")
+    let ex = executor("wake-blocking", ring)
         .spawn(move || async move {
+            assert_ring(ring);
             for round in 0..ROUNDS {
                 let job = glommio::executor().spawn_blocking(move || {
                     thread::sleep(Duration::from_micros(round % 300));

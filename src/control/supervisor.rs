@@ -119,7 +119,8 @@ impl Supervisor {
         };
         let builder = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("shard{id}"))
-            .io_memory(IO_MEMORY_BYTES);
+            .io_memory(IO_MEMORY_BYTES)
+            .defer_taskrun(self.plan.config.io_uring_defer_taskrun);
         let what = format!("shard {id} on core {core}");
         let handle =
             crate::os::executor::spawn_executor(builder, &what, move || shard::run(setup))?;

@@ -75,7 +75,12 @@ pub async fn run(setup: ShardSetup) {
     let (drain_tx, drain_rx) = local_channel::new_bounded::<()>(1);
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
     glommio::spawn_local(sweep_timeouts(shard.clone())).detach();
-    tracing::debug!(shard = shard.id, core = shard.core, "shard started");
+    tracing::debug!(
+        shard = shard.id,
+        core = shard.core,
+        defer_taskrun = glommio::executor().defer_taskrun(),
+        "shard started"
+    );
 
     crate::shard::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
     crate::shard::drain::connections(&shard).await;

@@ -34,6 +34,7 @@ pub const SETTING_VARS: &[&str] = &[
     "ORIGIN_CPU_US",
     "LOG_FORMAT",
     "ACCESS_LOG",
+    "IO_URING_DEFER_TASKRUN",
     "RUST_LOG",
 ];
 

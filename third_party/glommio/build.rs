@@ -3,6 +3,11 @@ use std::{env, fs, path::*, process::Command};
 use cc::Build;
 
 fn main() {
+    // percore: liburing is vendored and patched (PATCHED.md); rebuild it when
+    // its sources change, not only when this script does.
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=liburing/src");
+    println!("cargo:rerun-if-changed=rusturing.c");
     let project = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap())
         .canonicalize()
         .unwrap();

@@ -187,8 +187,15 @@ impl Reactor {
         ring_depth: usize,
         record_io_latencies: bool,
         blocking_thread: BlockingThreadPool,
+        defer_taskrun: bool,
     ) -> io::Result<Reactor> {
-        let sys = sys::Reactor::new(notifier, io_memory, ring_depth, blocking_thread)?;
+        let sys = sys::Reactor::new(
+            notifier,
+            io_memory,
+            ring_depth,
+            blocking_thread,
+            defer_taskrun,
+        )?;
         let (preempt_ptr_head, preempt_ptr_tail) = sys.preempt_pointers();
         Ok(Reactor {
             sys,
@@ -199,6 +206,11 @@ impl Reactor {
             preempt_ptr_head,
             preempt_ptr_tail: preempt_ptr_tail as _,
         })
+    }
+
+    /// Whether the main ring runs with `DEFER_TASKRUN`.
+    pub(crate) fn defer_taskrun(&self) -> bool {
+        self.sys.defer_taskrun()
     }
 
     pub(crate) fn io_stats(&self) -> IoStats {

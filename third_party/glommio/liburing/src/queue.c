@@ -40,6 +40,24 @@ static inline bool cq_ring_needs_flush(struct io_uring *ring)
 	return IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_CQ_OVERFLOW;
 }
 
+/*
+ * percore: IORING_SQ_TASKRUN (Linux 5.19). With IORING_SETUP_DEFER_TASKRUN |
+ * IORING_SETUP_TASKRUN_FLAG the kernel sets it while completions wait to be
+ * posted by an io_uring_enter with IORING_ENTER_GETEVENTS: a submission that
+ * enters anyway then asks for them too, at no extra system call (upstream
+ * liburing >= 2.3 does the same). Peeks do not enter: glommio reaps once per
+ * turn (sys/uring.rs, reap_deferred). Rings set up without TASKRUN_FLAG never
+ * see the flag.
+ */
+#ifndef IORING_SQ_TASKRUN
+#define IORING_SQ_TASKRUN	(1U << 2)
+#endif
+
+static inline bool cq_ring_taskrun(struct io_uring *ring)
+{
+	return IO_URING_READ_ONCE(*ring->sq.kflags) & IORING_SQ_TASKRUN;
+}
+
 static int __io_uring_peek_cqe(struct io_uring *ring,
 			       struct io_uring_cqe **cqe_ptr,
 			       unsigned *nr_available)
@@ -332,7 +350,8 @@ static int __io_uring_submit(struct io_uring *ring, unsigned submitted,
 
 	flags = 0;
 	if (sq_ring_needs_enter(ring, &flags) || wait_nr) {
-		if (wait_nr || (ring->flags & IORING_SETUP_IOPOLL))
+		if (wait_nr || (ring->flags & IORING_SETUP_IOPOLL) ||
+		    cq_ring_taskrun(ring))
 			flags |= IORING_ENTER_GETEVENTS;
 
 		ret = __sys_io_uring_enter(ring->ring_fd, submitted, wait_nr,

@@ -480,6 +480,8 @@ pub struct LocalExecutorBuilder {
     /// [`stall::DefaultStallDetectionHandler`] installs a signal handler for
     /// [`nix::libc::SIGUSR1`], so is disabled by default.
     detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    /// Ask for `SINGLE_ISSUER | DEFER_TASKRUN` on the main ring.
+    defer_taskrun: bool,
 }
 
 impl LocalExecutorBuilder {
@@ -499,7 +501,21 @@ impl LocalExecutorBuilder {
             record_io_latencies: false,
             blocking_thread_pool_placement: PoolPlacement::from(placement),
             detect_stalls: None,
+            defer_taskrun: true,
         }
+    }
+
+    /// Whether to set the main ring up with `IORING_SETUP_SINGLE_ISSUER |
+    /// IORING_SETUP_DEFER_TASKRUN` (Linux 6.1): completions are posted in one
+    /// batch when this executor enters the kernel to reap or to sleep, never
+    /// by interrupting it while it runs. A kernel that refuses the flags gets
+    /// the previous setup (`COOP_TASKRUN`, else the default); `false` forces
+    /// that setup, so both paths can be run and compared. Default: `true`.
+    /// [`ExecutorProxy::defer_taskrun`] says which setup is in effect.
+    #[must_use = "The builder must be built to be useful"]
+    pub fn defer_taskrun(mut self, enabled: bool) -> LocalExecutorBuilder {
+        self.defer_taskrun = enabled;
+        self
     }
 
     /// Spin for duration before parking a reactor
@@ -624,6 +640,7 @@ impl LocalExecutorBuilder {
                 spin_before_park: self.spin_before_park,
                 thread_pool_placement: self.blocking_thread_pool_placement,
                 detect_stalls: self.detect_stalls,
+                defer_taskrun: self.defer_taskrun,
             },
         )?;
         le.init();
@@ -690,6 +707,7 @@ impl LocalExecutorBuilder {
         let detect_stalls = self.detect_stalls;
         let record_io_latencies = self.record_io_latencies;
         let blocking_thread_pool_placement = self.blocking_thread_pool_placement;
+        let defer_taskrun = self.defer_taskrun;
 
         Builder::new()
             .name(name)
@@ -705,6 +723,7 @@ impl LocalExecutorBuilder {
                         spin_before_park,
                         thread_pool_placement: blocking_thread_pool_placement,
                         detect_stalls,
+                        defer_taskrun,
                     },
                 )?;
                 le.init();
@@ -773,6 +792,8 @@ pub struct LocalExecutorPoolBuilder {
     /// [`DefaultStallDetectionHandler installs`] a signal handler for
     /// [`nix::libc::SIGUSR1`], so is disabled by default.
     handler_gen: Option<Box<dyn Fn() -> Box<dyn stall::StallDetectionHandler + 'static>>>,
+    /// Ask for `SINGLE_ISSUER | DEFER_TASKRUN` on each main ring.
+    defer_taskrun: bool,
 }
 
 impl fmt::Debug for LocalExecutorPoolBuilder {
@@ -809,6 +830,7 @@ impl LocalExecutorPoolBuilder {
             record_io_latencies: false,
             blocking_thread_pool_placement: placement.shrink_to(1),
             handler_gen: None,
+            defer_taskrun: true,
         }
     }
 
@@ -862,6 +884,14 @@ impl LocalExecutorPoolBuilder {
     #[must_use = "The builder must be built to be useful"]
     pub fn record_io_latencies(mut self, enabled: bool) -> Self {
         self.record_io_latencies = enabled;
+        self
+    }
+
+    /// Please see documentation under [`LocalExecutorBuilder::defer_taskrun`]
+    /// for details. The setting is applied to all executors in the pool.
+    #[must_use = "The builder must be built to be useful"]
+    pub fn defer_taskrun(mut self, enabled: bool) -> Self {
+        self.defer_taskrun = enabled;
         self
     }
 
@@ -971,6 +1001,7 @@ impl LocalExecutorPoolBuilder {
             let record_io_latencies = self.record_io_latencies;
             let blocking_thread_pool_placement = self.blocking_thread_pool_placement.clone();
             let detect_stalls = self.handler_gen.as_ref().map(|x| (*x.deref())());
+            let defer_taskrun = self.defer_taskrun;
             let latch = Latch::clone(latch);
 
             move || {
@@ -988,6 +1019,7 @@ impl LocalExecutorPoolBuilder {
                             spin_before_park,
                             thread_pool_placement: blocking_thread_pool_placement,
                             detect_stalls,
+                            defer_taskrun,
                         },
                     )?;
                     le.init();
@@ -1083,6 +1115,7 @@ pub struct LocalExecutorConfig {
     pub spin_before_park: Option<Duration>,
     pub thread_pool_placement: PoolPlacement,
     pub detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    pub defer_taskrun: bool,
 }
 
 /// Single-threaded executor.
@@ -1170,6 +1203,7 @@ impl LocalExecutor {
                 config.ring_depth,
                 config.record_io_latencies,
                 blocking_thread,
+                config.defer_taskrun,
             )?),
             stall_detector: RefCell::new(
                 config
@@ -2249,6 +2283,26 @@ impl ExecutorProxy {
                 .as_ref()
                 .expect("this thread doesn't have a LocalExecutor running")
                 .id()
+        };
+    }
+
+    /// Whether the current executor's main ring runs with
+    /// `IORING_SETUP_DEFER_TASKRUN`: asked for with
+    /// [`LocalExecutorBuilder::defer_taskrun`] (the default) and accepted by
+    /// the kernel (Linux 6.1 and later).
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn defer_taskrun(&self) -> bool {
+        #[cfg(not(feature = "native-tls"))]
+        return LOCAL_EX.with(|local_ex| local_ex.get_reactor().defer_taskrun());
+
+        #[cfg(feature = "native-tls")]
+        return unsafe {
+            LOCAL_EX
+                .as_ref()
+                .expect("this thread doesn't have a LocalExecutor running")
+                .get_reactor()
+                .defer_taskrun()
         };
     }
 

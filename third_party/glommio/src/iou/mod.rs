@@ -93,6 +93,15 @@ bitflags::bitflags! {
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
         const COOP_TASKRUN = 1 << 8;
+        /// With `COOP_TASKRUN` or `DEFER_TASKRUN`: the kernel sets
+        /// `IORING_SQ_TASKRUN` in the SQ flags while completions wait for
+        /// this thread to enter (Linux 5.19).
+        const TASKRUN_FLAG = 1 << 9;
+        /// Only the task that created the ring submits (Linux 6.0).
+        const SINGLE_ISSUER = 1 << 12;
+        /// Completions are posted only when the creating task enters with
+        /// `IORING_ENTER_GETEVENTS` (Linux 6.1; needs `SINGLE_ISSUER`).
+        const DEFER_TASKRUN = 1 << 13;
     }
 }
 

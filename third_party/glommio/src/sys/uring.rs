@@ -898,6 +898,8 @@ struct SleepableRing {
     task_queue_stats: AHashMap<TaskQueueHandle, RingIoStats>,
     source_map: Rc<RefCell<SourceMap>>,
     in_kernel: usize,
+    /// Set up with `DEFER_TASKRUN` (see `setup_main`).
+    defer_taskrun: bool,
 }
 
 impl SleepableRing {
@@ -906,25 +908,16 @@ impl SleepableRing {
         name: &'static str,
         allocator: Rc<UringBufferAllocator>,
         source_map: Rc<RefCell<SourceMap>>,
+        defer_taskrun: bool,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        let (ring, defer_taskrun) = if name == "main" {
+            Self::setup_main(size, defer_taskrun)?
+        } else {
+            (iou::IoUring::new(size as _)?, false)
+        };
         Ok(SleepableRing {
-            // COOP_TASKRUN (Linux 5.19+), main ring only: completions are
-            // not pushed to a running thread with an IPI and a forced kernel
-            // entry; they run at the thread's next io_uring_enter. The
-            // latency ring keeps the default: its timeouts drive preemption
-            // and must land while tasks run. Older kernels refuse the flag
-            // (EINVAL): fall back to the default setup.
-            ring: if name == "main" {
-                iou::IoUring::new_with_flags(
-                    size as _,
-                    iou::SetupFlags::COOP_TASKRUN,
-                    iou::SetupFeatures::empty(),
-                )
-                .or_else(|_| iou::IoUring::new(size as _))?
-            } else {
-                iou::IoUring::new(size as _)?
-            },
+            ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
@@ -933,7 +926,50 @@ impl SleepableRing {
             task_queue_stats: AHashMap::new(),
             source_map,
             in_kernel: 0,
+            defer_taskrun,
         })
+    }
+
+    /// The main ring: `SINGLE_ISSUER | DEFER_TASKRUN | TASKRUN_FLAG` (Linux
+    /// 6.1) when asked for, else `COOP_TASKRUN` (5.19), else the default.
+    /// Returns whether `DEFER_TASKRUN` is in effect.
+    ///
+    /// `COOP_TASKRUN`: completions are not pushed to a running thread with an
+    /// IPI and a forced kernel entry; they run at the thread's next
+    /// `io_uring_enter`. `DEFER_TASKRUN` goes further: they run only when this
+    /// thread enters with `IORING_ENTER_GETEVENTS`, in one batch, and a sleeping
+    /// `io_uring_enter` is woken only once enough of them are queued to meet
+    /// its `min_complete`. So the ring must be entered to reap: with
+    /// `TASKRUN_FLAG` the kernel sets `IORING_SQ_TASKRUN` while work waits,
+    /// and the vendored liburing then enters with GETEVENTS from a peek that
+    /// finds the completion queue empty and from every submission (as
+    /// upstream liburing >= 2.3 does); the call that sleeps (`sleep`) enters
+    /// with GETEVENTS and `min_complete` 1 anyway. `SINGLE_ISSUER` (required
+    /// by `DEFER_TASKRUN`) holds: the ring is created on the executor's thread
+    /// (the reactor is `!Send`) and only that thread enters it; the kernel
+    /// binds the ring to its creator at setup, so `R_DISABLED` is not needed.
+    /// The latency ring keeps the default: its timeouts drive preemption and
+    /// must land while tasks run. Kernels that refuse a flag (EINVAL) get the
+    /// next setup down.
+    fn setup_main(size: usize, defer_taskrun: bool) -> io::Result<(iou::IoUring, bool)> {
+        if defer_taskrun {
+            if let Ok(ring) = iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::SINGLE_ISSUER
+                    | iou::SetupFlags::DEFER_TASKRUN
+                    | iou::SetupFlags::TASKRUN_FLAG,
+                iou::SetupFeatures::empty(),
+            ) {
+                return Ok((ring, true));
+            }
+        }
+        let ring = iou::IoUring::new_with_flags(
+            size as _,
+            iou::SetupFlags::COOP_TASKRUN,
+            iou::SetupFeatures::empty(),
+        )
+        .or_else(|_| iou::IoUring::new(size as _))?;
+        Ok((ring, false))
     }
 
     fn ring_fd(&self) -> RawFd {
@@ -1070,6 +1106,45 @@ impl SleepableRing {
         let q = self.submission_queue();
         let mut queue = q.borrow_mut();
         self.consume_sqe_queue(&mut queue.submissions, false)
+    }
+
+    /// `DEFER_TASKRUN`: has the kernel queued completions for this ring that
+    /// only an `io_uring_enter` with GETEVENTS posts (`IORING_SQ_TASKRUN`)?
+    /// One load from the shared SQ ring, no system call.
+    fn taskrun_pending(&self) -> bool {
+        if !self.defer_taskrun {
+            return false;
+        }
+        // SAFETY: `kflags` points into the SQ ring mapped for as long as the
+        // ring lives; the kernel updates it atomically (`atomic_or`).
+        let flags = unsafe {
+            (*(self.ring.raw().sq.kflags as *const std::sync::atomic::AtomicU32))
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        flags & crate::uring_sys::IORING_SQ_TASKRUN != 0
+    }
+
+    /// `DEFER_TASKRUN`: posts and consumes the completions the kernel holds
+    /// for this ring, with one `io_uring_enter(0, 0, GETEVENTS)`, if it holds
+    /// any (`taskrun_pending`); else costs one load. Returns the completions
+    /// consumed.
+    fn reap_deferred(&mut self, woke: &mut usize) -> usize {
+        if !self.taskrun_pending() {
+            return 0;
+        }
+        // SAFETY: entering our own ring with nothing to submit; errors
+        // (EINTR, EAGAIN, EBUSY) leave the work queued and the flag set, for
+        // the next turn or the call that sleeps.
+        unsafe {
+            crate::uring_sys::syscalls::io_uring_enter(
+                self.ring_fd(),
+                0,
+                0,
+                crate::uring_sys::IORING_ENTER_GETEVENTS,
+                std::ptr::null(),
+            );
+        }
+        self.consume_completion_queue(woke)
     }
 
     /// Are cancellations waiting to be placed in the submission ring?
@@ -1323,6 +1398,7 @@ impl Reactor {
         mut io_memory: usize,
         ring_depth: usize,
         blocking_thread: BlockingThreadPool,
+        defer_taskrun: bool,
     ) -> crate::Result<Reactor, ()> {
         const MIN_MEMLOCK_LIMIT: u64 = 512 * 1024;
         let (memlock_limit, _) = Resource::MEMLOCK.get()?;
@@ -1340,11 +1416,16 @@ impl Reactor {
         let allocator = Rc::new(UringBufferAllocator::new(io_memory));
         let registry = vec![allocator.as_bytes()];
 
-        let main_ring =
-            SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+        let main_ring = SleepableRing::new(
+            ring_depth,
+            "main",
+            allocator.clone(),
+            source_map.clone(),
+            defer_taskrun,
+        )?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
-            SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
+            SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone(), false)?;
 
         match main_ring.registrar().register_buffers_by_ref(&registry) {
             Err(x) => warn!("Error: registering buffers in the main ring. Skipping{x:#?}"),
@@ -1403,6 +1484,12 @@ impl Reactor {
 
     pub(crate) fn ring_depth(&self) -> usize {
         self.rings_depth
+    }
+
+    /// Whether the main ring runs with `DEFER_TASKRUN` (asked for, and the
+    /// kernel accepted it).
+    pub(crate) fn defer_taskrun(&self) -> bool {
+        self.main_ring.borrow().defer_taskrun
     }
 
     pub(crate) fn install_eventfd(&self) {
@@ -1779,7 +1866,12 @@ impl Reactor {
         // straight out of the sleep for them.
         let submit_main = submit_main || self.main_ring.borrow().cancellations_pending();
         if submit_main {
-            self.main_ring.borrow_mut().poll(woke)?;
+            let mut main_ring = self.main_ring.borrow_mut();
+            main_ring.poll(woke)?;
+            // DEFER_TASKRUN: a turn that does not park reaps what the kernel
+            // holds (one load when it holds nothing); one that parks leaves
+            // it to the check before the call that sleeps.
+            main_ring.reap_deferred(woke);
         } else {
             let mut main_ring = self.main_ring.borrow_mut();
             main_ring
@@ -1922,6 +2014,12 @@ impl Reactor {
         }
         // pick up the results of any cancellations
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+        // DEFER_TASKRUN: a turn that will not sleep reaps what the kernel
+        // holds for the main ring (one load when it holds nothing); one that
+        // may sleep checks just before the call that sleeps.
+        if preempt_timer().is_some() {
+            main_ring.reap_deferred(&mut woke);
+        }
 
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt_timer().is_none()
@@ -1959,7 +2057,15 @@ impl Reactor {
             // `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, a system call on
             // every park, which let the remote side skip its fence.
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            let events = process_remote_channels() + self.flush_syscall_thread();
+            let mut events = process_remote_channels() + self.flush_syscall_thread();
+            // DEFER_TASKRUN: completions the kernel holds for the main ring
+            // (usually the previous sleep's ring link, which this turn's
+            // latency-ring timer cancel made ready) would be posted by the
+            // call that sleeps and end it at once: a wasted call, then the
+            // real one. Post and reap them here with one `io_uring_enter`
+            // (GETEVENTS, nothing to wait for), and sleep only if they woke
+            // nothing.
+            main_ring.reap_deferred(&mut events);
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
@@ -2139,7 +2245,7 @@ mod tests {
     fn timeout_smoke_test() {
         let notifier = sys::new_sleep_notifier().unwrap();
         let pool = BlockingThreadPool::new(PoolPlacement::Unbound(1), notifier.clone()).unwrap();
-        let reactor = Reactor::new(notifier, 0, 128, pool).unwrap();
+        let reactor = Reactor::new(notifier, 0, 128, pool, true).unwrap();
 
         fn timeout_source(millis: u64) -> (Source, UringOpDescriptor) {
             let source = Source::new(
@@ -2255,7 +2361,7 @@ mod tests {
     fn sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(4, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(4, "main", allocator, source_map, true).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2289,7 +2395,7 @@ mod tests {
     fn unterminated_sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", allocator, source_map, true).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
@@ -2309,7 +2415,7 @@ mod tests {
     fn sqe_link_chain_overflow() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(2, "main", allocator, source_map).unwrap();
+        let mut ring = SleepableRing::new(2, "main", allocator, source_map, true).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
