@@ -159,6 +159,15 @@ impl RequestReader {
         self.buf.get_mut(self.filled..).unwrap_or_default()
     }
 
+    /// The whole buffer, its contents discarded: room for a connection
+    /// that only drains its input before closing.
+    pub fn scratch(&mut self) -> &mut [u8] {
+        self.pos = 0;
+        self.filled = 0;
+        self.body = None;
+        &mut self.buf
+    }
+
     /// `n` bytes were read into [`spare`](Self::spare).
     pub fn filled(&mut self, n: usize) {
         self.filled = (self.filled + n).min(self.buf.len());
