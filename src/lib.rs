@@ -41,7 +41,8 @@
 //!                  (/api/metrics JSON), prometheus.rs (/metrics),
 //!                  process.rs (/proc figures)
 //! os/              listener.rs (SO_REUSEPORT sockets), limits.rs (nofile,
-//!                  memlock), executor.rs (start an executor thread)
+//!                  memlock), executor.rs (start an executor thread),
+//!                  memory.rs (freed heap back to the kernel)
 //! config.rs        every setting: flag, environment, default
 //! clock.rs         cached time and Date header
 //! healthcheck.rs   `percore healthcheck`, for container HEALTHCHECKs

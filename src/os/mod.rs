@@ -5,3 +5,4 @@
 pub mod executor;
 pub mod limits;
 pub mod listener;
+pub mod memory;
