@@ -100,8 +100,13 @@ macro_rules! on_both_rings {
     };
 }
 
+#[path = "wakeup/woken_task.rs"]
+mod woken_task;
+use woken_task::timer_due_while_a_woken_task_runs_wakes_its_task;
+
 on_both_rings!(
     timer_due_while_parking_after_a_network_wake_is_never_lost,
+    timer_due_while_a_woken_task_runs_wakes_its_task,
     timer_armed_after_a_network_wake_fires,
     shared_channel_wakes_a_parked_executor,
     foreign_thread_waker_wakes_a_parked_executor,
@@ -140,8 +145,10 @@ fn executor(name: &str, ring: Ring) -> LocalExecutorBuilder {
 /// timer falls due: the window in which a kept latency-ring timer can
 /// complete while the executor decides how to sleep. Nothing else can wake the
 /// executor afterwards, so a lost timer is a notification that never comes.
-/// (Variants that keep the latency-ring timer armed across turns, not merged,
-/// failed here in every run: see `third_party/glommio/PATCHED.md`.)
+/// (The latency-ring timer kept across turns failed here in every run until
+/// the executor stopped parking when a timer's completion preempted it before
+/// the task that timer woke could run: see `third_party/glommio/PATCHED.md`,
+/// change C, and `woken_task.rs`.)
 fn timer_due_while_parking_after_a_network_wake_is_never_lost(ring: Ring) {
     const ROUNDS: u32 = 1000;
     const TIMER: Duration = Duration::from_millis(2);

@@ -119,9 +119,9 @@ impl Timers {
         self.timers.insert((when, id), waker);
     }
 
-    /// Return the duration until next event and the number of
+    /// Return the instant of the next event and the number of
     /// ready and woke timers.
-    fn process_timers(&mut self) -> (Option<Duration>, usize) {
+    fn process_timers(&mut self) -> (Option<Instant>, usize) {
         let now = Instant::now();
 
         // Wake the timers that are due (earlier than `now`). percore: popped
@@ -137,12 +137,10 @@ impl Timers {
             woke += 1;
         }
 
-        // Calculate the duration until the next event.
-        let next = self
-            .timers
-            .keys()
-            .next()
-            .map(|(when, _)| when.saturating_duration_since(now));
+        // The instant of the next event: an absolute deadline, so that two
+        // turns see the same timer as the same instant (the latency-ring timer
+        // is kept across turns while it fires early enough).
+        let next = self.timers.keys().next().map(|(when, _)| *when);
         (next, woke)
     }
 }
@@ -833,8 +831,8 @@ impl Reactor {
 
     /// Processes ready timers and extends the list of wakers to wake.
     ///
-    /// Returns the duration until the next timer
-    fn process_timers(&self) -> (Option<Duration>, usize) {
+    /// Returns the instant of the next timer
+    fn process_timers(&self) -> (Option<Instant>, usize) {
         let mut timers = self.timers.borrow_mut();
         timers.process_timers()
     }
@@ -879,7 +877,7 @@ impl Reactor {
         Ok(woke > 0)
     }
 
-    fn process_external_events(&self) -> (Option<Duration>, usize) {
+    fn process_external_events(&self) -> (Option<Instant>, usize) {
         let (next_timer, mut woke) = self.process_timers();
         woke += self.process_shared_channels();
         (next_timer, woke)

@@ -1359,6 +1359,13 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // A latency-ring completion (a timer, the eventfd) that came
+                // after the last poll preempts us before anything ran. Report
+                // a runnable task queue as work done anyway: the caller parks
+                // when nothing ran, and the sleep decision looks only at the
+                // rings, so a task woken just before (a timer that fell due)
+                // would wait for some unrelated event.
+                ran = ran || !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {
@@ -1509,6 +1516,8 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                let runnable = !this.queues.borrow().active_executors.is_empty();
+                this.reactor.sys.set_tasks_runnable(runnable);
                 this.parker
                     .poll_io(|| Some(this.preempt_timer_duration()))
                     .expect("Failed to poll io! This is actually pretty bad!");

@@ -1327,11 +1327,18 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// The timeout armed on the latency ring (preemption or the next user
+    /// timer) and the instant it fires. Kept across turns while it is still
+    /// pending and fires no later than needed (C): re-arming it costs an
+    /// `io_uring_enter` on the latency ring (cancel + timeout).
+    latency_preemption_timeout_src: Cell<Option<(Source, Instant)>>,
     /// The count-based timeout on the main ring (fires after `ring_depth`
     /// completions and writes the eventfd that preempts). Kept armed until it
     /// fires instead of being cancelled and re-armed every turn.
     throughput_preemption_timeout_src: Cell<Option<Source>>,
+    /// Set by the executor before each non-sleeping poll: is a task queue
+    /// runnable already? (see `set_tasks_runnable`)
+    tasks_runnable: Cell<bool>,
 
     link_fd: RawFd,
 
@@ -1469,6 +1476,7 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
+            tasks_runnable: Cell::new(true),
             blocking_thread,
             link_fd,
             notifier,
@@ -1941,10 +1949,22 @@ impl Reactor {
     ///   to the point where we *leave* this method. For instance: if we spin
     ///   here for 3ms and the preempt timer is 10ms that would leave the next
     ///   task queue just 7ms to run.
+    ///
+    /// (C, patched for percore) The one latency-ring timeout is no longer
+    /// cancelled and re-armed around every turn (two kernel entries per
+    /// turn: cancel + timeout before running, cancel + timeout before
+    /// sleeping). It stays armed while it is still pending and fires no later
+    /// than the deadline needed now: the user timer's when sleeping, now plus
+    /// the preempt duration when running. A kept preempt timer thus fires up
+    /// to its duration after it was armed, not after this turn began; a kept
+    /// user timer preempts a running turn when it falls due. A turn with no
+    /// event and no runnable task arms no preempt timer (it runs nothing). A
+    /// timer kept across a sleep with no user timer left wakes the executor
+    /// once, for nothing; cancelling it would cost a kernel entry per park.
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
-        user_timer: Option<Duration>,
+        user_timer: Option<Instant>,
         mut woke: usize,
         process_remote_channels: F,
     ) -> io::Result<bool>
@@ -1960,14 +1980,6 @@ impl Reactor {
 
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
-
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
 
         // The throughput-based timeout counts completions on the main ring, so
         // it does not matter whether we sleep. (B) One that is still pending is
@@ -2036,10 +2048,17 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
-            if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+            //
+            // (C) The armed timer is kept if it fires by then. This is decided
+            // after the last reap of the latency ring above: a timer whose
+            // completion was reaped has a result and is replaced, and one that
+            // completes from here on leaves its completion in the latency
+            // ring, which the ring link (`sleep`) sees at once.
+            if let Some(at) = user_timer {
+                if !self.latency_timer_fires_by(at) {
+                    self.arm_latency_timer(&mut lat_ring, at);
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -2059,8 +2078,9 @@ impl Reactor {
             std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let mut events = process_remote_channels() + self.flush_syscall_thread();
             // DEFER_TASKRUN: completions the kernel holds for the main ring
-            // (usually the previous sleep's ring link, which this turn's
-            // latency-ring timer cancel made ready) would be posted by the
+            // (usually the previous sleep's ring link, made ready by a
+            // latency-ring completion since: with C, a timer that fired or
+            // was replaced, no longer one every turn) would be posted by the
             // call that sleeps and end it at once: a wasted call, then the
             // real one. Post and reap them here with one `io_uring_enter`
             // (GETEVENTS, nothing to wait for), and sleep only if they woke
@@ -2086,9 +2106,15 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            // (C) A pending timer that preempts no later than a new one would
+            // is kept; a turn that will run nothing (no event, no runnable
+            // task) arms none, else an idle executor would wake for it.
+            let at = Instant::now() + preempt;
+            let idle = woke == 0 && !self.tasks_runnable.get();
+            if !idle && !self.latency_timer_fires_by(at) {
+                self.arm_latency_timer(&mut lat_ring, at);
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -2099,6 +2125,36 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Is the armed latency-ring timer still pending (its completion not
+    /// reaped), and does it fire no later than `deadline`? (C)
+    fn latency_timer_fires_by(&self, deadline: Instant) -> bool {
+        let armed = self.latency_preemption_timeout_src.take();
+        let fires_by = matches!(&armed, Some((src, at)) if !src.has_result() && *at <= deadline);
+        self.latency_preemption_timeout_src.set(armed);
+        fires_by
+    }
+
+    /// Replaces the latency-ring timer with one that fires at `at` (relative
+    /// to now: the kernel fires it at `at` plus the microseconds until the
+    /// submission, never early). The old one, if still in the kernel, is
+    /// cancelled by the same submission. (C)
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, at: Instant) {
+        drop(self.latency_preemption_timeout_src.take());
+        let dur = at.saturating_duration_since(Instant::now());
+        let source = lat_ring.prepare_latency_preemption_timer(dur);
+        // Place the cancellation in the submission ring now, so the flush
+        // that submits the new timer submits it too.
+        let _ = lat_ring.consume_cancellation_queue();
+        self.latency_preemption_timeout_src.set(Some((source, at)));
+    }
+
+    /// Told by the executor before each non-sleeping poll: is a task queue
+    /// runnable already? If not, and the poll finds no event, the turn runs
+    /// nothing and needs no preempt timer. (C)
+    pub(crate) fn set_tasks_runnable(&self, runnable: bool) {
+        self.tasks_runnable.set(runnable);
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
