@@ -1158,7 +1158,24 @@ impl SleepableRing {
         self.submission_queue.borrow().is_empty() && self.waiting_kernel_collection() == 0
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
+    /// Submits what waits in the submission ring and sleeps until a
+    /// completion. With `link`, arms it first (a `POLL_ADD` on the latency
+    /// ring's fd); without, a link armed by an earlier sleep is still in the
+    /// kernel. Returns whether `link` is now armed in the kernel.
+    fn sleep(&mut self, link: Option<&Source>) -> io::Result<bool> {
+        let Some(link) = link else {
+            // The kernel waits only if it consumed every entry (see below);
+            // if not, we did not sleep, and the rest is submitted later.
+            let submitted = self
+                .ring
+                .submit_sqes_and_wait(1)
+                .map(|x| x as usize)
+                .or_else(Reactor::busy_ok)
+                .or_else(Reactor::again_ok)
+                .or_else(Reactor::intr_ok)?;
+            self.in_kernel += submitted;
+            return Ok(false);
+        };
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
@@ -1196,10 +1213,10 @@ impl SleepableRing {
                 .or_else(Reactor::intr_ok)?;
             self.in_kernel += submitted;
             if submitted == to_submit {
-                Ok(1)
+                Ok(true)
             } else {
                 unsafe { crate::uring_sys::io_uring_prep_nop(sqe_ptr) };
-                Err(io::Error::from_raw_os_error(libc::EBUSY))
+                Ok(false)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1209,6 +1226,7 @@ impl SleepableRing {
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)
+                .map(|_| false)
         }
     }
 }
@@ -1341,6 +1359,9 @@ pub(crate) struct Reactor {
     tasks_runnable: Cell<bool>,
 
     link_fd: RawFd,
+    /// The ring link armed by the last sleep that armed one (see
+    /// `link_rings_and_sleep`).
+    link_rings_src: RefCell<Option<Source>>,
 
     // This keeps the `eventfd` alive. Drop will close it when we're done
     notifier: Arc<sys::SleepNotifier>,
@@ -1479,6 +1500,7 @@ impl Reactor {
             tasks_runnable: Cell::new(true),
             blocking_thread,
             link_fd,
+            link_rings_src: RefCell::new(None),
             notifier,
             eventfd_src,
             source_map,
@@ -1854,7 +1876,22 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
+    ///
+    /// (C') The link is one-shot: it completes when the latency ring next
+    /// posts a completion. One armed by an earlier sleep that has not
+    /// completed (the executor woke for something else) is still armed, and
+    /// still fires on the next latency-ring completion, so no new one is
+    /// armed. Upstream armed one per sleep and left the others in the kernel:
+    /// with the latency-ring timer kept across turns (C) they piled up until
+    /// the latency ring's next completion ended them all at once, and with
+    /// `DEFER_TASKRUN` each such completion cost a reap before sleeping.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        let mut armed = self.link_rings_src.borrow_mut();
+        // Its completion reaped, a link leaves the source map (`enqueued`).
+        let pending = matches!(&*armed, Some(src) if src.inner.borrow().enqueued.is_some());
+        if pending {
+            return ring.sleep(None).map(|_| {});
+        }
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1862,7 +1899,9 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let in_kernel = ring.sleep(Some(&link_rings))?;
+        *armed = in_kernel.then_some(link_rings);
+        Ok(())
     }
 
     /// Polls every ring without sleeping. With `submit_main` false the main
