@@ -39,7 +39,8 @@
 //!   response.rs    status lines and head encoding
 //! metrics/         stats.rs (per-shard counters, merge), report.rs
 //!                  (/api/metrics JSON), prometheus.rs (/metrics),
-//!                  process.rs (/proc figures)
+//!                  process.rs (/proc figures), procfs.rs (/proc read
+//!                  without allocating)
 //! os/              listener.rs (SO_REUSEPORT sockets), limits.rs (nofile,
 //!                  memlock), executor.rs (start an executor thread),
 //!                  memory.rs (freed heap back to the kernel)

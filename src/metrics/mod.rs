@@ -4,6 +4,7 @@
 //! The shards only count; merging and rendering run on the control executor.
 
 pub(crate) mod process;
+mod procfs;
 pub(crate) mod prometheus;
 pub(crate) mod report;
 pub mod stats;

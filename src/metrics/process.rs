@@ -3,6 +3,9 @@
 //! when a metrics endpoint is asked, never on a shard's request path.
 
 use std::fs;
+use std::sync::OnceLock;
+
+use crate::metrics::procfs;
 
 use serde::Serialize;
 
@@ -65,17 +68,20 @@ pub fn read_pid(pid: u32) -> Option<ProcessStats> {
 }
 
 /// Reads the figures under a `/proc/<pid>` directory; `None` if its
-/// `stat` cannot be read, 0 for any other field that cannot.
+/// `stat` cannot be read, 0 for any other field that cannot. Allocates
+/// nothing (`procfs`): the files are read into stack buffers and the fd and
+/// task directories listed with `getdents64`.
 fn read_dir(dir: &str) -> Option<ProcessStats> {
     let mut stats = ProcessStats::default();
     let ticks = ticks_per_second();
-    let stat = fs::read_to_string(format!("{dir}/stat")).ok()?;
+    let mut buf = [0u8; procfs::FILE_BYTES];
+    let stat = procfs::read_file(&mut buf, &[dir, "/stat"])?;
     // Fields after the parenthesised command name, which may hold spaces.
     if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
-        let f: Vec<&str> = rest.split_whitespace().collect();
         // rest[0] is field 3 (state); utime is field 14, stime 15, starttime 22.
         let field = |n: usize| {
-            f.get(n - 3)
+            rest.split_whitespace()
+                .nth(n - 3)
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(0)
         };
@@ -83,29 +89,32 @@ fn read_dir(dir: &str) -> Option<ProcessStats> {
         stats.cpu_system_seconds = field(15) as f64 / ticks;
         stats.start_time_seconds = boot_time_seconds() + field(22) as f64 / ticks;
     }
-    if let Ok(status) = fs::read_to_string(format!("{dir}/status")) {
-        stats.rss_bytes = status_field(&status, "VmRSS") * 1024;
-        stats.peak_rss_bytes = status_field(&status, "VmHWM") * 1024;
-        stats.threads = status_field(&status, "Threads");
+    if let Some(status) = procfs::read_file(&mut buf, &[dir, "/status"]) {
+        stats.rss_bytes = status_field(status, "VmRSS") * 1024;
+        stats.peak_rss_bytes = status_field(status, "VmHWM") * 1024;
+        stats.threads = status_field(status, "Threads");
     }
     // Context switches are per thread in /proc: a process's own status
     // shows only its main thread, so sum over tasks.
-    if let Ok(tasks) = fs::read_dir(format!("{dir}/task")) {
-        for task in tasks.flatten() {
-            if let Ok(status) = fs::read_to_string(task.path().join("status")) {
-                stats.voluntary_context_switches +=
-                    status_field(&status, "voluntary_ctxt_switches");
+    let mut tasks = [0u8; procfs::PATH_BYTES];
+    if let Some(tasks) = procfs::path(&mut tasks, &[dir, "/task"]) {
+        procfs::for_each_entry(tasks, |tid| {
+            if let Some(status) = procfs::read_file(&mut buf, &[dir, "/task/", tid, "/status"]) {
+                stats.voluntary_context_switches += status_field(status, "voluntary_ctxt_switches");
                 stats.involuntary_context_switches +=
-                    status_field(&status, "nonvoluntary_ctxt_switches");
+                    status_field(status, "nonvoluntary_ctxt_switches");
             }
+        });
+    }
+    let mut fd_dir = [0u8; procfs::PATH_BYTES];
+    if let Some(fd_dir) = procfs::path(&mut fd_dir, &[dir, "/fd"]) {
+        if let Some(fds) = procfs::for_each_entry(fd_dir, |_| {}) {
+            // Reading our own fd directory opens one more fd: not counted.
+            let own = if dir == "/proc/self" { 1 } else { 0 };
+            stats.open_fds = fds.saturating_sub(own);
         }
     }
-    if let Ok(fds) = fs::read_dir(format!("{dir}/fd")) {
-        // Reading our own fd directory opens one more fd: not counted.
-        let own = if dir == "/proc/self" { 1 } else { 0 };
-        stats.open_fds = (fds.count() as u64).saturating_sub(own);
-    }
-    if let Ok(limits) = fs::read_to_string(format!("{dir}/limits")) {
+    if let Some(limits) = procfs::read_file(&mut buf, &[dir, "/limits"]) {
         // "Max open files            20000                20000                files"
         stats.max_fds = limits
             .lines()
@@ -117,16 +126,20 @@ fn read_dir(dir: &str) -> Option<ProcessStats> {
     Some(stats)
 }
 
-/// System boot time, seconds since the epoch (`btime` in `/proc/stat`).
+/// System boot time, seconds since the epoch (`btime` in `/proc/stat`),
+/// read once: it does not change, and `/proc/stat` grows with the CPUs.
 fn boot_time_seconds() -> f64 {
-    fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("btime "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-        })
-        .unwrap_or(0) as f64
+    static BOOT_TIME_SECONDS: OnceLock<f64> = OnceLock::new();
+    *BOOT_TIME_SECONDS.get_or_init(|| {
+        fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+            .unwrap_or(0) as f64
+    })
 }
 
 /// Heap figures from glibc's allocator, reported where the seed reported
