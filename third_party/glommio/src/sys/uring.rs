@@ -525,7 +525,8 @@ fn extract_one_chain(
                     }
                 });
                 if status == EnqueuedStatus::Canceled {
-                    source_map.consume_source(id);
+                    // percore: dropped before it was submitted; reuse it.
+                    super::source::recycle(&source_map.consume_source(id));
                     return false;
                 }
             }
