@@ -85,11 +85,16 @@ stop_server() {
 }
 
 # A TCP port nobody listens on (checked with ss), outside 3900-3999.
+# A port below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768 by default), so a load client's own connections cannot hold it, and
+# used by no socket at all, listening or not.
 free_port() {
-    local p
+    local p low
+    low="$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)"
+    (( low > 12000 )) || low=32768
     while :; do
-        p=$(( 20000 + RANDOM % 20000 ))
-        ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$(( 10000 + RANDOM % (low - 10000) ))
+        ss -Htan "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
