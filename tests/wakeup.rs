@@ -20,8 +20,9 @@
 //! forced (`COOP_TASKRUN`, what a kernel older than 6.1 gets). Each executor
 //! first checks that it runs the set-up asked for.
 
+use std::future::Future;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::channels::shared_channel;
 use glommio::net::TcpListener;
-use glommio::{LocalExecutorBuilder, Placement};
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 /// No expected wake-up may take longer than this (the events waited for are
 /// due within milliseconds).
@@ -135,6 +136,27 @@ fn executor(name: &str, ring: Ring) -> LocalExecutorBuilder {
         .defer_taskrun(ring == Ring::Defer)
 }
 
+/// Runs `serve` on a new executor (see [`executor`]) with a loopback listener
+/// bound there; returns the executor's handle and the listener's address.
+fn serve_on_loopback<S, F>(name: &str, ring: Ring, serve: S) -> (ExecutorJoinHandle<()>, SocketAddr)
+where
+    S: FnOnce(TcpListener) -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let server = executor(name, ring)
+        .spawn(move || async move {
+            assert_ring(ring);
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+            addr_tx
+                .send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            serve(listener).await;
+        })
+        .expect("spawn executor");
+    (server, addr_rx.recv().expect("server address"))
+}
+
 /// A timer due while the executor parks after a network wake is not lost.
 ///
 /// The executor runs a timer task (a 2 ms timer, then one notification byte
@@ -155,36 +177,27 @@ fn timer_due_while_parking_after_a_network_wake_is_never_lost(ring: Ring) {
     let base = Instant::now();
     let deadline_ns = Arc::new(AtomicU64::new(0));
     let published = Arc::clone(&deadline_ns);
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = executor("wake-timer", ring)
-        .spawn(move || async move {
-            assert_ring(ring);
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            addr_tx
-                .send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let mut notify = listener.accept().await.expect("accept notify");
-            let mut pokes = listener.accept().await.expect("accept pokes");
-            let reader = glommio::spawn_local(async move {
-                let mut buf = [0u8; 64];
-                while let Ok(n) = pokes.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
+    let (server, addr) = serve_on_loopback("wake-timer", ring, move |listener| async move {
+        let mut notify = listener.accept().await.expect("accept notify");
+        let mut pokes = listener.accept().await.expect("accept pokes");
+        let reader = glommio::spawn_local(async move {
+            let mut buf = [0u8; 64];
+            while let Ok(n) = pokes.read(&mut buf).await {
+                if n == 0 {
+                    break;
                 }
-            });
-            for _ in 0..ROUNDS {
-                let timer = glommio::timer::Timer::new(TIMER);
-                let due = Instant::now() + TIMER - base;
-                published.store(due.as_nanos() as u64, Ordering::SeqCst);
-                notify.write_all(&[1]).await.expect("notify");
-                timer.await;
             }
-            notify.write_all(&[2]).await.expect("last notify");
-            reader.await;
-        })
-        .expect("spawn executor");
-    let addr = addr_rx.recv().expect("server address");
+        });
+        for _ in 0..ROUNDS {
+            let timer = glommio::timer::Timer::new(TIMER);
+            let due = Instant::now() + TIMER - base;
+            published.store(due.as_nanos() as u64, Ordering::SeqCst);
+            notify.write_all(&[1]).await.expect("notify");
+            timer.await;
+        }
+        notify.write_all(&[2]).await.expect("last notify");
+        reader.await;
+    });
     let mut notify = TcpStream::connect(addr).expect("connect notify");
     let mut pokes = TcpStream::connect(addr).expect("connect pokes");
     notify.set_read_timeout(Some(LOST_AFTER)).expect("timeout");
@@ -219,24 +232,15 @@ fn timer_due_while_parking_after_a_network_wake_is_never_lost(ring: Ring) {
 /// byte after a varying pause, so the executor parks between every exchange.
 fn timer_armed_after_a_network_wake_fires(ring: Ring) {
     const ROUNDS: usize = 300;
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-    let server = executor("wake-net", ring)
-        .spawn(move || async move {
-            assert_ring(ring);
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-            addr_tx
-                .send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let mut conn = listener.accept().await.expect("accept");
-            let mut buf = [0u8; 1];
-            for _ in 0..ROUNDS {
-                conn.read_exact(&mut buf).await.expect("read");
-                glommio::timer::sleep(Duration::from_millis(3)).await;
-                conn.write_all(&buf).await.expect("write");
-            }
-        })
-        .expect("spawn executor");
-    let addr = addr_rx.recv().expect("server address");
+    let (server, addr) = serve_on_loopback("wake-net", ring, move |listener| async move {
+        let mut conn = listener.accept().await.expect("accept");
+        let mut buf = [0u8; 1];
+        for _ in 0..ROUNDS {
+            conn.read_exact(&mut buf).await.expect("read");
+            glommio::timer::sleep(Duration::from_millis(3)).await;
+            conn.write_all(&buf).await.expect("write");
+        }
+    });
     let mut conn = TcpStream::connect(addr).expect("connect");
     conn.set_read_timeout(Some(LOST_AFTER)).expect("timeout");
     conn.set_nodelay(true).expect("nodelay");
