@@ -162,6 +162,16 @@ pub struct Config {
           action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub io_uring_defer_taskrun: bool,
+
+    /// Read each connection with one multishot receive into a shard-wide ring
+    /// of provided buffers (Linux 6.0; needs IO_URING_DEFER_TASKRUN): no
+    /// `recv` system call and no poll per request, and an idle connection
+    /// holds no receive buffer. A kernel that refuses falls back to poll +
+    /// `recv` on its own; `false` (or 0) forces that fallback.
+    #[arg(long, env = "IO_URING_RECV_MULTISHOT", default_value_t = true,
+          action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub io_uring_recv_multishot: bool,
 }
 
 impl Config {
@@ -236,6 +246,7 @@ mod tests {
         assert_eq!(c.max_body_bytes, 1024 * 1024);
         assert_eq!(c.backlog, 4096);
         assert!(c.io_uring_defer_taskrun);
+        assert!(c.io_uring_recv_multishot);
         assert!(c.validate(2).is_ok());
     }
 
@@ -266,6 +277,10 @@ mod tests {
         }
         let c = Config::parse_from(["percore", "--io-uring-defer-taskrun", "1"]);
         assert!(c.io_uring_defer_taskrun);
+        for off in ["0", "false"] {
+            let c = Config::parse_from(["percore", "--io-uring-recv-multishot", off]);
+            assert!(!c.io_uring_recv_multishot, "{off}");
+        }
     }
 
     #[test]

@@ -211,6 +211,29 @@ impl Reactor {
         self.sys.defer_taskrun()
     }
 
+    /// percore: see `sys::Reactor::enable_recv_multishot`.
+    pub(crate) fn enable_recv_multishot(&self, entries: u16, buffer_bytes: usize) -> bool {
+        self.sys.enable_recv_multishot(entries, buffer_bytes)
+    }
+
+    /// percore: the provided buffers of multishot receives, if in use.
+    pub(crate) fn recv_buffers(&self) -> Option<Rc<crate::sys::buf_ring::BufRing>> {
+        self.sys.recv_buffers()
+    }
+
+    /// percore: arms a multishot receive on `fd` into the provided buffers
+    /// (`None` if they are not in use).
+    pub(crate) fn recv_multishot(&self, fd: RawFd) -> Option<Source> {
+        let group = self.sys.recv_buffers()?.group();
+        let source = self.new_source(
+            fd,
+            SourceType::RecvMultishot(Default::default()),
+            None,
+        );
+        self.sys.recv_multishot(&source, group);
+        Some(source)
+    }
+
     pub(crate) fn io_stats(&self) -> IoStats {
         self.sys.io_stats()
     }

@@ -2315,6 +2315,36 @@ impl ExecutorProxy {
         };
     }
 
+    /// percore: makes this executor's socket streams read with one multishot
+    /// receive per connection (`IORING_RECV_MULTISHOT`, Linux 6.0) into a
+    /// ring of `buffers` provided buffers of `buffer_bytes` each
+    /// (`IORING_REGISTER_PBUF_RING`), instead of a `recv` system call per
+    /// read and a poll whenever a read comes up short. The data of a
+    /// connection arrives in the completions the executor reaps when it
+    /// enters the kernel anyway, and an idle connection holds no buffer.
+    /// Needs the main ring's `DEFER_TASKRUN`
+    /// ([`LocalExecutorBuilder::defer_taskrun`]). Affects streams created
+    /// afterwards. Returns whether it is in effect; once enabled it stays.
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn enable_recv_multishot(&self, buffers: u16, buffer_bytes: usize) -> bool {
+        #[cfg(not(feature = "native-tls"))]
+        return LOCAL_EX.with(|local_ex| {
+            local_ex
+                .get_reactor()
+                .enable_recv_multishot(buffers, buffer_bytes)
+        });
+
+        #[cfg(feature = "native-tls")]
+        return unsafe {
+            LOCAL_EX
+                .as_ref()
+                .expect("this thread doesn't have a LocalExecutor running")
+                .get_reactor()
+                .enable_recv_multishot(buffers, buffer_bytes)
+        };
+    }
+
     /// Creates a new task queue, with a given latency hint and the provided
     /// name
     ///

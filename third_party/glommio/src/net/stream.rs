@@ -223,13 +223,150 @@ pub(crate) struct NonBufferedStream<S> {
     source_rx: Option<Source>,
     write_timeout: Timeout,
     read_timeout: Timeout,
+    /// percore: reads come from a multishot receive (the executor enabled
+    /// them when this stream was created).
+    multishot: bool,
+    /// percore: the armed multishot receive, if any.
+    source_multishot: Option<Source>,
+    /// percore: bytes of the first queued buffer already read.
+    multishot_offset: usize,
+    /// percore: the last multishot receive ended for want of buffers
+    /// (`ENOBUFS`): wait for readability with a poll before re-arming.
+    multishot_starved: bool,
+}
+
+impl<S> Drop for NonBufferedStream<S> {
+    /// percore: buffers the stream received and did not read go back to the
+    /// ring, and so will those of completions still in flight.
+    fn drop(&mut self) {
+        let Some(source) = self.source_multishot.take() else {
+            return;
+        };
+        let buffers = self.reactor.upgrade().and_then(|r| r.recv_buffers());
+        let mut state = source.multishot_mut();
+        if let Some(buffers) = buffers {
+            for (res, bid) in state.ready.drain(..) {
+                if res > 0 {
+                    buffers.recycle(bid);
+                }
+            }
+        }
+        state.abandoned = true;
+    }
 }
 
 impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        if reactor.recv_buffers().is_some() {
+            self.multishot = true;
+            self.source_multishot = reactor.recv_multishot(stream_fd);
+        } else {
+            self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+        }
+    }
+
+    /// percore: a read served by the connection's multishot receive: the
+    /// queued buffers first (as many as fit in `buf`), then end of stream or
+    /// the error that ended it. With nothing queued and nothing armed, one
+    /// direct `recv` (the data may be there already), then a new multishot
+    /// receive, or a poll if the last one ran out of buffers. Never a direct
+    /// `recv` while one is armed: its queued completions hold older bytes.
+    fn poll_read_multishot(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+        reactor: &Reactor,
+    ) -> Poll<io::Result<usize>> {
+        let Some(buffers) = reactor.recv_buffers() else {
+            return Poll::Ready(Err(io::Error::from_raw_os_error(libc::EINVAL)));
+        };
+        if let Some(source) = self.source_multishot.as_ref() {
+            let mut state = source.multishot_mut();
+            let mut copied = 0;
+            while let Some(&(res, bid)) = state.ready.front() {
+                if res <= 0 || copied == buf.len() {
+                    break;
+                }
+                let data = buffers.data(bid, res as usize);
+                let data = data.get(self.multishot_offset..).unwrap_or_default();
+                let n = data.len().min(buf.len() - copied);
+                buf[copied..copied + n].copy_from_slice(&data[..n]);
+                copied += n;
+                self.multishot_offset += n;
+                if self.multishot_offset >= res as usize {
+                    state.ready.pop_front();
+                    buffers.recycle(bid);
+                    self.multishot_offset = 0;
+                }
+            }
+            if copied > 0 {
+                drop(state);
+                self.read_timeout.cancel_timer(reactor);
+                return Poll::Ready(Ok(copied));
+            }
+            match state.ready.front().copied() {
+                // End of stream: every later read sees it too.
+                Some((0, _)) => {
+                    drop(state);
+                    self.read_timeout.cancel_timer(reactor);
+                    return Poll::Ready(Ok(0));
+                }
+                Some((err, _)) => {
+                    // An error always ends the operation.
+                    drop(state);
+                    self.source_multishot = None;
+                    if err != -libc::ENOBUFS {
+                        self.read_timeout.cancel_timer(reactor);
+                        return Poll::Ready(Err(io::Error::from_raw_os_error(-err)));
+                    }
+                    self.multishot_starved = true;
+                }
+                None if state.ended => {
+                    drop(state);
+                    self.source_multishot = None;
+                }
+                None => {
+                    drop(state);
+                    poll_err!(self.read_timeout.check(reactor));
+                    source.add_waiter_single(cx.waker());
+                    self.read_timeout.maybe_set_timer(reactor, cx.waker());
+                    return Poll::Pending;
+                }
+            }
+        }
+
+        // Nothing armed.
+        let poll_pending = self
+            .source_rx
+            .as_ref()
+            .map(|src| src.result().is_none())
+            .unwrap_or(false);
+        if !poll_pending {
+            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
+                self.source_rx.take();
+                self.read_timeout.cancel_timer(reactor);
+                let result = poll_err!(result);
+                if result > 0 {
+                    self.source_multishot = reactor.recv_multishot(self.stream.as_raw_fd());
+                }
+                return Poll::Ready(Ok(result));
+            }
+            if self.multishot_starved {
+                self.multishot_starved = false;
+                self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
+            } else {
+                self.source_multishot = reactor.recv_multishot(self.stream.as_raw_fd());
+            }
+        }
+        poll_err!(self.read_timeout.check(reactor));
+        let Some(source) = self.source_multishot.as_ref().or(self.source_rx.as_ref()) else {
+            return Poll::Ready(Err(io::Error::from_raw_os_error(libc::EINVAL)));
+        };
+        source.add_waiter_single(cx.waker());
+        self.read_timeout.maybe_set_timer(reactor, cx.waker());
+        Poll::Pending
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
@@ -260,6 +397,9 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     ) -> Poll<io::Result<usize>> {
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
+        if self.multishot {
+            return self.poll_read_multishot(cx, buf, reactor);
+        }
 
         let no_pending_poll = self
             .source_rx
@@ -368,6 +508,10 @@ where
             source_rx: None,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
+            multishot: false,
+            source_multishot: None,
+            multishot_offset: 0,
+            multishot_starved: false,
         };
         stream.init();
         GlommioStream {

@@ -171,6 +171,7 @@ pub(crate) fn sendmsg_syscall(
     syscall!(sendmsg(fd, &hdr, flags)).map(|x| x as usize)
 }
 
+pub(crate) mod buf_ring;
 mod dma_buffer;
 mod membarrier;
 pub(crate) mod source;

@@ -14,6 +14,7 @@ use crate::{
 use futures_lite::{future, io};
 use std::{
     cell::{Ref, RefCell, RefMut},
+    collections::VecDeque,
     convert::TryFrom,
     ffi::CString,
     fmt,
@@ -64,6 +65,8 @@ pub(crate) enum SourceType {
     BlockingFn,
     Invalid,
     CopyFileRange(RawFd, u64, usize),
+    /// percore: a multishot socket receive into provided buffers.
+    RecvMultishot(MultishotRecv),
     #[cfg(feature = "bench")]
     Noop,
 }
@@ -79,6 +82,24 @@ impl TryFrom<SourceType> for Statx {
             )),
         }
     }
+}
+
+/// percore: what a multishot receive (`IORING_RECV_MULTISHOT` with
+/// `IOSQE_BUFFER_SELECT`) delivered and its stream has not read yet. One
+/// operation serves every read of a connection: each completion carries the
+/// bytes in a provided buffer (`sys::buf_ring`), and the operation stays in
+/// the kernel while completions carry `IORING_CQE_F_MORE`.
+#[derive(Debug, Default)]
+pub(crate) struct MultishotRecv {
+    /// Completions in arrival order: the byte count and the buffer holding
+    /// them (`res > 0`), or end of stream (`0`) or an error (`-errno`), which
+    /// hold no buffer and come last.
+    pub(crate) ready: VecDeque<(i32, u16)>,
+    /// The kernel ended the operation (a completion without `F_MORE`).
+    pub(crate) ended: bool,
+    /// The stream is gone: buffers of completions still in flight go straight
+    /// back to the ring.
+    pub(crate) abandoned: bool,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -298,6 +319,16 @@ impl Source {
     // on a single I/O source
     pub(crate) fn add_waiter_many(&self, waker: Waker) {
         self.inner.borrow_mut().wakers.waiters.push(waker)
+    }
+
+    /// percore: the state of a multishot receive source.
+    ///
+    /// Panics if the source is of another type.
+    pub(crate) fn multishot_mut(&self) -> RefMut<'_, MultishotRecv> {
+        RefMut::map(self.inner.borrow_mut(), |x| match &mut x.source_type {
+            SourceType::RecvMultishot(state) => state,
+            other => panic!("not a multishot receive: {other:?}"),
+        })
     }
 
     pub(super) fn is_installed(&self) -> Option<bool> {

@@ -51,6 +51,8 @@ use nix::sys::{
 };
 use smallvec::SmallVec;
 
+use super::buf_ring::BufRing;
+
 const MSG_ZEROCOPY: i32 = 0x4000000;
 
 #[allow(dead_code)]
@@ -77,6 +79,8 @@ enum UringOpDescriptor {
     SockSendMsg(*mut libc::msghdr, i32),
     SockRecv(usize, i32),
     SockRecvMsg(usize, i32),
+    /// percore: a multishot receive into buffer group `.0`.
+    RecvMultishot(u16),
     Nop,
 }
 
@@ -429,11 +433,90 @@ fn fill_sqe<F>(
                     };
                 });
             }
+            UringOpDescriptor::RecvMultishot(group) => {
+                // A receive with no buffer of its own (`IOSQE_BUFFER_SELECT`,
+                // set in the descriptor's flags) and length 0, which the
+                // kernel requires of `IORING_RECV_MULTISHOT`.
+                sqe.prep_recv(op.fd, &mut [], MsgFlags::empty());
+                let raw = sqe.raw_mut();
+                raw.addr = 0;
+                raw.len = 0;
+                raw.ioprio |= IORING_RECV_MULTISHOT;
+                raw.buf_index.buf_index.index_or_group = group;
+            }
             UringOpDescriptor::Nop => sqe.prep_nop(),
         }
         sqe.set_user_data(user_data);
         sqe.set_flags(op.flags);
     }
+}
+
+/// `IORING_RECV_MULTISHOT` (`sqe->ioprio` of a receive, Linux 6.0).
+const IORING_RECV_MULTISHOT: u16 = 1 << 1;
+/// `IORING_CQE_F_BUFFER`: the completion names a provided buffer in its
+/// upper 16 flag bits.
+const IORING_CQE_F_BUFFER: u32 = 1 << 0;
+/// `IORING_CQE_F_MORE`: the multishot operation stays armed.
+const IORING_CQE_F_MORE: u32 = 1 << 1;
+/// `IORING_CQE_BUFFER_SHIFT`.
+const IORING_CQE_BUFFER_SHIFT: u32 = 16;
+
+/// percore: one completion of a multishot receive. Its data, end of
+/// stream or error is queued in the source for the stream to read; while
+/// `F_MORE` is set the source stays in the map, armed. Returns whether a
+/// task was woken and whether the operation ended.
+fn process_multishot(
+    cqe: &iou::CQE,
+    id: SourceId,
+    source_map: &RefCell<SourceMap>,
+    buffers: Option<&BufRing>,
+) -> (bool, bool) {
+    let flags = cqe.raw_flags();
+    let more = flags & IORING_CQE_F_MORE != 0;
+    let src = if more {
+        source_map.borrow()[id].clone()
+    } else {
+        source_map.borrow_mut().consume_source(id)
+    };
+    let res = cqe.raw_result();
+    let mut woke = false;
+    {
+        let mut inner = src.borrow_mut();
+        let InnerSource {
+            source_type,
+            wakers,
+            ..
+        } = &mut *inner;
+        if let SourceType::RecvMultishot(state) = source_type {
+            let mut bid = None;
+            if flags & IORING_CQE_F_BUFFER != 0 {
+                let id = (flags >> IORING_CQE_BUFFER_SHIFT) as u16;
+                // Only data keeps its buffer; an empty one goes back now.
+                if res > 0 && !state.abandoned {
+                    bid = Some(id);
+                } else if let Some(buffers) = buffers {
+                    buffers.recycle(id);
+                }
+            }
+            if !state.abandoned {
+                match bid {
+                    Some(bid) => state.ready.push_back((res, bid)),
+                    None if res <= 0 => state.ready.push_back((res, 0)),
+                    // Bytes without a buffer cannot happen: drop nothing
+                    // silently, report it as an I/O error.
+                    None => state.ready.push_back((-libc::EIO, 0)),
+                }
+                if !more {
+                    state.ended = true;
+                }
+                woke = wakers.wake_waiters();
+            }
+        }
+    }
+    if !more {
+        super::source::recycle(&src);
+    }
+    (woke, !more)
 }
 
 fn transmute_error(res: io::Result<u32>) -> io::Result<usize> {
@@ -535,12 +618,15 @@ fn extract_one_chain(
         .collect()
 }
 
+/// Processes one completion; returns whether a task was woken and whether
+/// its operation left the kernel (a multishot one may stay).
 fn process_one_event<F, R>(
     cqe: Option<iou::CQE>,
     try_process: F,
     post_process: R,
     source_map: Rc<RefCell<SourceMap>>,
-) -> Option<bool>
+    buffers: Option<&BufRing>,
+) -> Option<(bool, bool)>
 where
     F: FnOnce(Ref<'_, InnerSource>) -> Option<()>,
     R: FnOnce(RefMut<'_, InnerSource>, io::Result<usize>) -> io::Result<usize>,
@@ -548,7 +634,16 @@ where
     if let Some(value) = cqe {
         // No user data is `POLL_REMOVE` or `CANCEL`, we won't process.
         if value.user_data() == 0 {
-            return Some(false);
+            return Some((false, true));
+        }
+
+        let id = from_user_data(value.user_data());
+        let multishot = matches!(
+            source_map.borrow()[id].borrow().source_type,
+            SourceType::RecvMultishot(_)
+        );
+        if multishot {
+            return Some(process_multishot(&value, id, &source_map, buffers));
         }
 
         let src = source_map
@@ -566,7 +661,7 @@ where
         }
         // percore: a source whose handle was dropped while in flight ends here.
         super::source::recycle(&src);
-        return Some(woke);
+        return Some((woke, true));
     }
     None
 }
@@ -852,10 +947,13 @@ impl UringCommon for PollRing {
                 res
             },
             source_map,
+            None,
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|(woke, done)| {
+            if done {
+                self.in_kernel -= 1;
+            }
+            woke
         })
     }
 
@@ -901,6 +999,10 @@ struct SleepableRing {
     in_kernel: usize,
     /// Set up with `DEFER_TASKRUN` (see `setup_main`).
     defer_taskrun: bool,
+    /// percore: the provided buffers of multishot receives, once registered
+    /// (`Reactor::enable_recv_multishot`). After `ring`, so it is freed only
+    /// once the ring is closed.
+    buf_ring: Option<Rc<BufRing>>,
 }
 
 impl SleepableRing {
@@ -928,6 +1030,7 @@ impl SleepableRing {
             source_map,
             in_kernel: 0,
             defer_taskrun,
+            buf_ring: None,
         })
     }
 
@@ -1289,6 +1392,7 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let buffers = self.buf_ring.clone();
         process_one_event(
             self.ring.peek_for_cqe(),
             |source| match source.source_type {
@@ -1303,10 +1407,13 @@ impl UringCommon for SleepableRing {
                 res
             },
             source_map,
+            buffers.as_deref(),
         )
-        .map(|x| {
-            self.in_kernel -= 1;
-            x
+        .map(|(woke, done)| {
+            if done {
+                self.in_kernel -= 1;
+            }
+            woke
         })
     }
 
@@ -1521,6 +1628,53 @@ impl Reactor {
     /// kernel accepted it).
     pub(crate) fn defer_taskrun(&self) -> bool {
         self.main_ring.borrow().defer_taskrun
+    }
+
+    /// percore: registers `entries` provided buffers of `buffer_bytes` with
+    /// the main ring, once, so that socket streams read with multishot
+    /// receives. Only with `DEFER_TASKRUN`: their completions then run in
+    /// the batch the executor reaps when it enters the kernel anyway (with
+    /// `COOP_TASKRUN` alone they measured slower than a poll and a `recv`).
+    /// Returns whether multishot receives are in use.
+    pub(crate) fn enable_recv_multishot(&self, entries: u16, buffer_bytes: usize) -> bool {
+        let mut ring = self.main_ring.borrow_mut();
+        if ring.buf_ring.is_some() {
+            return true;
+        }
+        if !ring.defer_taskrun {
+            return false;
+        }
+        match BufRing::register(ring.ring_fd(), entries, buffer_bytes, 0) {
+            Ok(buffers) => {
+                ring.buf_ring = Some(Rc::new(buffers));
+                true
+            }
+            Err(err) => {
+                warn!("provided-buffer ring refused ({err}): reads stay poll + recv");
+                false
+            }
+        }
+    }
+
+    /// percore: the provided buffers, if multishot receives are in use.
+    pub(crate) fn recv_buffers(&self) -> Option<Rc<BufRing>> {
+        self.main_ring.borrow().buf_ring.clone()
+    }
+
+    /// percore: queues a multishot receive on the main ring (see
+    /// `enable_recv_multishot`); it is submitted with the turn's other
+    /// entries.
+    pub(crate) fn recv_multishot(&self, source: &Source, group: u16) {
+        source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
+        let mut ring = self.main_ring.borrow_mut();
+        let q = ring.submission_queue();
+        let id = self.source_map.borrow_mut().add_source(source, Rc::clone(&q));
+        q.borrow_mut().submissions.push_back(UringDescriptor {
+            args: UringOpDescriptor::RecvMultishot(group),
+            fd: source.raw(),
+            flags: SubmissionFlags::BUFFER_SELECT,
+            user_data: to_user_data(id),
+        });
     }
 
     pub(crate) fn install_eventfd(&self) {
