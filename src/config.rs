@@ -172,6 +172,26 @@ pub struct Config {
           action = clap::ArgAction::Set,
           value_parser = clap::builder::BoolishValueParser::new())]
     pub io_uring_recv_multishot: bool,
+
+    /// Provided receive buffers per shard for the multishot receives, 2 KiB
+    /// each (a power of two, at most 32768). A buffer is held only from the
+    /// completion that fills it to the read that copies it out, so this
+    /// bounds the reads in flight in one turn, not the connections. When a
+    /// turn finds none free, that connection waits with a poll and re-arms
+    /// (nothing is lost; `percore_recv_buffers_exhausted_total` counts it).
+    #[arg(long, env = "IO_URING_RECV_BUFFERS", default_value_t = 512,
+          value_parser = parse_recv_buffers)]
+    pub io_uring_recv_buffers: u16,
+}
+
+/// A power of two from 1 to 32768 (the kernel's limit for a buffer ring).
+fn parse_recv_buffers(s: &str) -> Result<u16, String> {
+    let n: u16 = s.parse().map_err(|e| format!("{e}"))?;
+    if n.is_power_of_two() && n <= 1 << 15 {
+        Ok(n)
+    } else {
+        Err(format!("{n} is not a power of two from 1 to 32768"))
+    }
 }
 
 impl Config {
@@ -247,6 +267,7 @@ mod tests {
         assert_eq!(c.backlog, 4096);
         assert!(c.io_uring_defer_taskrun);
         assert!(c.io_uring_recv_multishot);
+        assert_eq!(c.io_uring_recv_buffers, 512);
         assert!(c.validate(2).is_ok());
     }
 
@@ -259,6 +280,9 @@ mod tests {
             &["percore", "--backlog", "0"],
             &["percore", "--keep-alive-timeout-ms", "0"],
             &["percore", "--workers", "two"],
+            &["percore", "--io-uring-recv-buffers", "100"],
+            &["percore", "--io-uring-recv-buffers", "65536"],
+            &["percore", "--io-uring-recv-buffers", "0"],
         ] {
             assert!(Config::try_parse_from(args).is_err(), "{args:?} accepted");
         }

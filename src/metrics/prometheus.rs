@@ -93,7 +93,7 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
         &'static str,
         fn(&ShardSnapshot) -> u64,
     );
-    let per_shard: [PerShard; 9] = [
+    let per_shard: [PerShard; 11] = [
         (
             "percore_connections_active",
             "gauge",
@@ -144,6 +144,18 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
             "counter",
             "Times a shard was restarted after a panic.",
             |s| s.restarts,
+        ),
+        (
+            "percore_recv_buffers_exhausted_total",
+            "counter",
+            "Multishot receives that found no free provided buffer (see IO_URING_RECV_BUFFERS).",
+            |s| s.recv_buffers_exhausted,
+        ),
+        (
+            "percore_recv_buffers_held",
+            "gauge",
+            "Provided receive buffers holding data not read yet (0 at rest).",
+            |s| s.recv_buffers_held,
         ),
     ];
     for (name, kind, help, get) in per_shard {

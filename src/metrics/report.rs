@@ -194,6 +194,8 @@ struct ShardJson<'a> {
     cache: CacheJson,
     latency: LatencyJson,
     restarts: u64,
+    recv_buffers_exhausted: u64,
+    recv_buffers_held: u64,
 }
 
 fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
@@ -206,6 +208,8 @@ fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
         cache: CacheJson::from(&s.cache),
         latency: latency_json(&s.latency_us),
         restarts: s.restarts,
+        recv_buffers_exhausted: s.recv_buffers_exhausted,
+        recv_buffers_held: s.recv_buffers_held,
     }
 }
 
@@ -309,6 +313,8 @@ mod tests {
             "/shards/0/cache/hitRate",
             "/shards/0/latency/p99",
             "/shards/0/restarts",
+            "/shards/0/recvBuffersExhausted",
+            "/shards/0/recvBuffersHeld",
         ] {
             assert!(v.pointer(path).is_some(), "missing {path} in {v}");
         }

@@ -180,6 +180,8 @@ impl ShardStats {
             cache,
             latency_us: self.take_latency(),
             restarts: 0,
+            recv_buffers_exhausted: 0,
+            recv_buffers_held: 0,
         }
     }
 }
@@ -205,6 +207,13 @@ pub struct ShardSnapshot {
     pub latency_us: Histogram<u64>,
     /// Times this shard was restarted after a panic.
     pub restarts: u64,
+    /// Times a connection's multishot receive found no free provided buffer
+    /// (`ENOBUFS`) and fell back to a poll: a sign `IO_URING_RECV_BUFFERS` is
+    /// too small for the load. Set by the shard when it takes the snapshot.
+    pub recv_buffers_exhausted: u64,
+    /// Provided receive buffers holding data not read yet (0 at rest). Set
+    /// by the shard when it takes the snapshot.
+    pub recv_buffers_held: u64,
 }
 
 impl ShardSnapshot {

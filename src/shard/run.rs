@@ -76,7 +76,8 @@ pub async fn run(setup: ShardSetup) {
     glommio::spawn_local(control_messages(shard.clone(), from_control, drain_tx)).detach();
     glommio::spawn_local(sweep_timeouts(shard.clone())).detach();
     let recv_multishot = shard.config.io_uring_recv_multishot
-        && glommio::executor().enable_recv_multishot(RECV_BUFFERS, RECV_BUFFER_BYTES);
+        && glommio::executor()
+            .enable_recv_multishot(shard.config.io_uring_recv_buffers, RECV_BUFFER_BYTES);
     tracing::debug!(
         shard = shard.id,
         core = shard.core,
@@ -94,13 +95,8 @@ pub async fn run(setup: ShardSetup) {
     tracing::debug!(shard = shard.id, "shard drained");
 }
 
-/// Provided receive buffers per shard (multishot receives): a buffer is held
-/// only between a completion and the read that copies it out, so this bounds
-/// the reads in flight in one turn, not the connections. A turn that finds
-/// none free ends that connection's receive with `ENOBUFS`; it then waits
-/// with a poll and re-arms (no data is lost). 512 x 2 KiB = 1 MiB per shard.
-const RECV_BUFFERS: u16 = 512;
-/// One provided buffer: a typical request head is a few hundred bytes, 16
+/// One provided buffer of the multishot receives (their number is
+/// `IO_URING_RECV_BUFFERS`): a typical request head is a few hundred bytes, 16
 /// pipelined wrk requests about 930; longer input spans buffers.
 const RECV_BUFFER_BYTES: usize = 2048;
 
@@ -161,7 +157,9 @@ async fn control_messages(
         match msg {
             ToShard::Snapshot => {
                 let cache = shard.cache.borrow().stats();
-                let snap = shard.stats.snapshot(shard.id, shard.core, cache);
+                let mut snap = shard.stats.snapshot(shard.id, shard.core, cache);
+                snap.recv_buffers_exhausted = glommio::executor().recv_buffers_exhausted();
+                snap.recv_buffers_held = glommio::executor().recv_buffers_held().into();
                 if shard
                     .to_control
                     .send(ToControl::Snapshot(Box::new(snap)))

@@ -35,6 +35,8 @@ pub const SETTING_VARS: &[&str] = &[
     "LOG_FORMAT",
     "ACCESS_LOG",
     "IO_URING_DEFER_TASKRUN",
+    "IO_URING_RECV_MULTISHOT",
+    "IO_URING_RECV_BUFFERS",
     "RUST_LOG",
 ];
 
@@ -54,9 +56,15 @@ pub fn command(env: &[(&str, &str)], args: &[&str]) -> Command {
 }
 
 /// Removes every setting variable from `cmd`'s environment, then sets `env`.
+/// `PERCORE_TEST_RECV_MULTISHOT`, if set, becomes every server's
+/// `IO_URING_RECV_MULTISHOT` unless `env` names it: CI runs the wire tests
+/// once more with `0`, through the poll + `recv` read path.
 fn set_env(cmd: &mut Command, env: &[(&str, &str)]) {
     for var in SETTING_VARS {
         cmd.env_remove(var);
+    }
+    if let Ok(v) = std::env::var("PERCORE_TEST_RECV_MULTISHOT") {
+        cmd.env("IO_URING_RECV_MULTISHOT", v);
     }
     for (k, v) in env {
         cmd.env(k, v);

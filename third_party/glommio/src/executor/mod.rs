@@ -2345,6 +2345,56 @@ impl ExecutorProxy {
         };
     }
 
+    /// percore: how many of this executor's multishot receives ended because
+    /// no provided buffer was free (`ENOBUFS`; each then waited with a poll
+    /// and re-armed). 0 if they are not in use.
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn recv_buffers_exhausted(&self) -> u64 {
+        #[cfg(not(feature = "native-tls"))]
+        return LOCAL_EX.with(|local_ex| {
+            local_ex
+                .get_reactor()
+                .recv_buffers()
+                .map_or(0, |b| b.exhausted())
+        });
+
+        #[cfg(feature = "native-tls")]
+        return unsafe {
+            LOCAL_EX
+                .as_ref()
+                .expect("this thread doesn't have a LocalExecutor running")
+                .get_reactor()
+                .recv_buffers()
+                .map_or(0, |b| b.exhausted())
+        };
+    }
+
+    /// percore: how many of this executor's provided receive buffers hold
+    /// data its streams have not read yet (0 at rest: a buffer that stayed
+    /// taken would be a leak). 0 if they are not in use.
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn recv_buffers_held(&self) -> u32 {
+        #[cfg(not(feature = "native-tls"))]
+        return LOCAL_EX.with(|local_ex| {
+            local_ex
+                .get_reactor()
+                .recv_buffers()
+                .map_or(0, |b| b.held())
+        });
+
+        #[cfg(feature = "native-tls")]
+        return unsafe {
+            LOCAL_EX
+                .as_ref()
+                .expect("this thread doesn't have a LocalExecutor running")
+                .get_reactor()
+                .recv_buffers()
+                .map_or(0, |b| b.held())
+        };
+    }
+
     /// Creates a new task queue, with a given latency hint and the provided
     /// name
     ///

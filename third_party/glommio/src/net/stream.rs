@@ -238,10 +238,19 @@ pub(crate) struct NonBufferedStream<S> {
 impl<S> Drop for NonBufferedStream<S> {
     /// percore: buffers the stream received and did not read go back to the
     /// ring, and so will those of completions still in flight.
+    ///
+    /// The armed receive holds the socket in the kernel until its
+    /// cancellation completes, after the socket's fd is closed. If the stream
+    /// is dropped by a panic unwinding its executor, that executor never
+    /// submits the cancellation (its rings are leaked, not closed): the
+    /// socket is shut down here so that the peer sees the connection end.
     fn drop(&mut self) {
         let Some(source) = self.source_multishot.take() else {
             return;
         };
+        if std::thread::panicking() {
+            let _ = sys::shutdown(source.raw(), Shutdown::Both);
+        }
         let buffers = self.reactor.upgrade().and_then(|r| r.recv_buffers());
         let mut state = source.multishot_mut();
         if let Some(buffers) = buffers {
@@ -322,6 +331,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                         return Poll::Ready(Err(io::Error::from_raw_os_error(-err)));
                     }
                     self.multishot_starved = true;
+                    buffers.note_exhausted();
                 }
                 None if state.ended => {
                     drop(state);

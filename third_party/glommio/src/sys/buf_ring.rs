@@ -52,6 +52,10 @@ pub(crate) struct BufRing {
     /// The next tail to publish (kept here: only this thread writes it).
     tail: Cell<u16>,
     bgid: u16,
+    /// Receives that ended because no buffer was free (`ENOBUFS`).
+    exhausted: Cell<u64>,
+    /// Buffers handed out by the kernel and not yet given back.
+    held: Cell<u32>,
 }
 
 impl BufRing {
@@ -90,6 +94,8 @@ impl BufRing {
             buffer_bytes,
             tail: Cell::new(0),
             bgid,
+            exhausted: Cell::new(0),
+            held: Cell::new(entries as u32),
         };
         let reg = IoUringBufReg {
             ring_addr: ring.as_ptr() as u64,
@@ -134,6 +140,28 @@ impl BufRing {
         unsafe { std::slice::from_raw_parts(self.buffers.as_ptr().add(bid * self.buffer_bytes), len) }
     }
 
+    /// A receive ended for want of a free buffer.
+    pub(crate) fn note_exhausted(&self) {
+        self.exhausted.set(self.exhausted.get() + 1);
+    }
+
+    /// How many receives ended for want of a free buffer.
+    pub(crate) fn exhausted(&self) -> u64 {
+        self.exhausted.get()
+    }
+
+    /// The kernel handed a buffer out (a completion with
+    /// `IORING_CQE_F_BUFFER`).
+    pub(crate) fn note_taken(&self) {
+        self.held.set(self.held.get() + 1);
+    }
+
+    /// Buffers handed out and not yet given back: 0 whenever every
+    /// connection has read what it received.
+    pub(crate) fn held(&self) -> u32 {
+        self.held.get()
+    }
+
     /// Gives buffer `bid` back to the kernel at the ring's tail.
     pub(crate) fn recycle(&self, bid: u16) {
         let bid = bid & self.mask;
@@ -149,6 +177,7 @@ impl BufRing {
         }
         let tail = tail.wrapping_add(1);
         self.tail.set(tail);
+        self.held.set(self.held.get().saturating_sub(1));
         // SAFETY: the tail is the first entry's `resv` field (offset 14),
         // read by the kernel with an acquire load; this release store
         // publishes the entry written above.

@@ -338,7 +338,7 @@ impl Source {
         }
     }
 
-    pub(super) fn raw(&self) -> RawFd {
+    pub(crate) fn raw(&self) -> RawFd {
         self.inner.borrow().raw
     }
 

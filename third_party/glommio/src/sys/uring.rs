@@ -491,6 +491,9 @@ fn process_multishot(
             let mut bid = None;
             if flags & IORING_CQE_F_BUFFER != 0 {
                 let id = (flags >> IORING_CQE_BUFFER_SHIFT) as u16;
+                if let Some(buffers) = buffers {
+                    buffers.note_taken();
+                }
                 // Only data keeps its buffer; an empty one goes back now.
                 if res > 0 && !state.abandoned {
                     bid = Some(id);
