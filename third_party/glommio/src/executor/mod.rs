@@ -1542,7 +1542,8 @@ impl LocalExecutor {
                         // the call that sleeps.
                         let about_to_park = spin_before_park.is_zero();
                         while !this.reactor.spin_poll_io(about_to_park).unwrap() {
-                            if pre_time.elapsed() > spin_before_park {
+                            // percore: no clock read when there is no spin.
+                            if spin_before_park.is_zero() || pre_time.elapsed() > spin_before_park {
                                 this.parker
                                     .park()
                                     .expect("Failed to park! This is actually pretty bad!");
