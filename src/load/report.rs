@@ -184,6 +184,10 @@ pub struct RunReport {
     /// Remarks on how figures were derived.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// `health` only: each sample's average latency, ms, in time order (the
+    /// series the half ratio is judged on, so a failed run can be read).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples_ms: Vec<f64>,
     /// (quantile, ms) pairs of the latency distribution, for the chart.
     #[serde(skip)]
     pub distribution: Vec<(f64, f64)>,
@@ -274,6 +278,7 @@ impl RunReport {
             server_count,
             steps: Vec::new(),
             notes: Vec::new(),
+            samples_ms: Vec::new(),
             distribution: distribution(&recorder.latency_us),
             raw_distribution: if open_loop {
                 distribution(&recorder.raw_latency_us)

@@ -7,7 +7,7 @@
 //! `placement{server_cores,server_core_ids,load_cpus}`, plus `scenario`,
 //! `target`, `connections` and, where they apply, `latency_raw_ms`,
 //! `server_count`, `steps` (with `server_latency_ms` and per-step
-//! `criteria`) and `notes`.
+//! `criteria`), `notes` and `samples_ms` (`health`: each sample's average).
 
 use super::report::RunReport;
 
@@ -41,6 +41,7 @@ mod tests {
             p95_ms: Some(2.0),
             ..Observed::default()
         });
+        report.samples_ms = vec![0.25, 0.3];
         let v: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         for path in [
             "/summary/requests",
@@ -74,6 +75,7 @@ mod tests {
             "/placement/server_cores",
             "/placement/server_core_ids",
             "/placement/load_cpus",
+            "/samples_ms/1",
         ] {
             assert!(v.pointer(path).is_some(), "missing {path}");
         }
