@@ -119,6 +119,7 @@ pub fn run(args: &HealthArgs) -> Result<RunReport, LoadError> {
         averages.len(),
         args.interval
     ));
+    report.samples_ms = averages;
     Ok(report)
 }
 
