@@ -1648,6 +1648,9 @@ impl Reactor {
     /// receives. Only with `DEFER_TASKRUN`: their completions then run in
     /// the batch the executor reaps when it enters the kernel anyway (with
     /// `COOP_TASKRUN` alone they measured slower than a poll and a `recv`).
+    /// A kernel with `DEFER_TASKRUN` (6.1) has multishot receives (6.0) and
+    /// provided-buffer rings (5.19), so no receive is refused later; if the
+    /// registration fails anyway, reads stay on the poll + `recv` path.
     /// Returns whether multishot receives are in use.
     pub(crate) fn enable_recv_multishot(&self, entries: u16, buffer_bytes: usize) -> bool {
         let mut ring = self.main_ring.borrow_mut();
