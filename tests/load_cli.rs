@@ -30,6 +30,11 @@ fn every_subcommand_has_help() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("--url"), "{sub} --help lists --url:\n{text}");
         assert!(text.contains("--max-p95-ms"), "{sub} --help lists criteria");
+        assert_eq!(
+            text.contains("--half-tolerance-ms"),
+            sub == "health",
+            "{sub} --help: the half tolerance is health's own flag"
+        );
     }
 }
 
@@ -40,6 +45,8 @@ fn bad_usage_exits_2() {
     let out = load(&["rate", "--rate", "0", "--url", "http://127.0.0.1:9"]);
     assert_eq!(out.status.code(), Some(2));
     let out = load(&["seed", "--url", "ftp://x"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = load(&["health", "--half-tolerance-ms", "x"]);
     assert_eq!(out.status.code(), Some(2));
 }
 

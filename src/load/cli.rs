@@ -139,6 +139,12 @@ pub struct HealthArgs {
     /// How each half's samples are summarised for the half ratio.
     #[arg(long, value_enum, default_value_t = HalfStatistic::Median)]
     pub half_statistic: HalfStatistic,
+    /// The half criterion also holds when the second half is slower than
+    /// the first by less than this, ms: half the 1 ms resolution of the
+    /// seed's `Date.now()`, below which its test could not see a change.
+    /// 0: judged on `--max-half-ratio` alone.
+    #[arg(long, value_name = "MS", default_value_t = 0.5, value_parser = parse_tolerance_ms)]
+    pub half_tolerance_ms: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -355,6 +361,20 @@ pub fn parse_pct(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Parses a tolerance in ms: `0.5`, `0.5ms`, `0`; not negative.
+pub fn parse_tolerance_ms(text: &str) -> Result<f64, String> {
+    let v: f64 = text
+        .trim()
+        .trim_end_matches("ms")
+        .parse()
+        .map_err(|_| format!("bad tolerance {text:?} (ms, e.g. 0.5)"))?;
+    if v >= 0.0 && v.is_finite() {
+        Ok(v)
+    } else {
+        Err(format!("tolerance {text:?} must be a number of ms >= 0"))
+    }
+}
+
 /// Parses `10s`, `1m`, `500ms`, `2h`, `1m30s`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -437,6 +457,12 @@ mod tests {
         assert_eq!(parse_pct("50%"), Ok(50.0));
         assert_eq!(parse_pct("0"), Ok(0.0));
         assert!(parse_pct("101").is_err());
+        assert_eq!(parse_tolerance_ms("0.5"), Ok(0.5));
+        assert_eq!(parse_tolerance_ms("0.5ms"), Ok(0.5));
+        assert_eq!(parse_tolerance_ms("0"), Ok(0.0));
+        assert!(parse_tolerance_ms("-1").is_err());
+        assert!(parse_tolerance_ms("inf").is_err());
+        assert!(parse_tolerance_ms("x").is_err());
     }
 
     #[test]
@@ -462,6 +488,20 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(cli.command.common().criteria.max_p95_ms, 50.0);
+        let health = |extra: &[&str]| {
+            let mut argv = vec!["percore-load", "health"];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Health(a)) => Ok(a.half_tolerance_ms),
+                Ok(other) => panic!("parsed as {other:?}"),
+                Err(e) => Err(e.exit_code()),
+            }
+        };
+        assert_eq!(health(&[]), Ok(0.5));
+        assert_eq!(health(&["--half-tolerance-ms", "0"]), Ok(0.0));
+        assert_eq!(health(&["--half-tolerance-ms", "-0.1"]), Err(2));
+        // Not a shared flag: the other scenarios judge the ratio alone.
+        assert!(Cli::try_parse_from(["percore-load", "soak", "--half-tolerance-ms", "1"]).is_err());
         let err = Cli::try_parse_from(["percore-load", "seed", "--clients", "x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
     }

@@ -4,7 +4,9 @@
 //! fails.
 //!
 //! Every bound is strict (`<`, `>`) as the seed wrote them, except
-//! throughput, which is "at least".
+//! throughput, which is "at least". The half criterion may also hold on an
+//! absolute tolerance (`health --half-tolerance-ms`, see
+//! [`Thresholds::half_tolerance_ms`]).
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
@@ -81,6 +83,13 @@ pub struct Thresholds {
     /// Second half / first half (latency) must stay below this ratio.
     #[arg(long, default_value_t = 1.2)]
     pub max_half_ratio: f64,
+    /// The half criterion also holds when the second half is slower than
+    /// the first by less than this, ms (0: the ratio alone). Not a shared
+    /// flag: `health` sets it from `--half-tolerance-ms`, whose samples are
+    /// far below the 1 ms resolution the seed measured them with; the other
+    /// scenarios judge the ratio alone.
+    #[arg(skip = 0.0)]
+    pub half_tolerance_ms: f64,
     /// Per 10× more clients, latency may grow by less than this factor
     /// (`sweep`: the seed's "10× load, at most 2× slower").
     #[arg(long, default_value_t = 2.0)]
@@ -103,6 +112,7 @@ impl Default for Thresholds {
             max_recovery_ms: 1000.0,
             min_cache_hit_pct: 50.0,
             max_half_ratio: 1.2,
+            half_tolerance_ms: 0.0,
             max_slowdown: 2.0,
         }
     }
@@ -204,6 +214,9 @@ pub struct Observed {
     pub cache_hit_pct: Option<f64>,
     /// Second half / first half.
     pub half_ratio: Option<f64>,
+    /// Both halves in ms, where the tolerance applies (`health`): the
+    /// difference the tolerance is judged on, shown beside the ratio.
+    pub halves: Option<super::spread::Halves>,
     /// Worst latency growth per 10× clients.
     pub slowdown: Option<f64>,
 }
@@ -225,12 +238,7 @@ impl Thresholds {
             row("p99 latency ms", Bound::Below, self.max_p99_ms, o.p99_ms),
             row("throughput req/s", Bound::AtLeast, self.min_rps, o.rps),
             o.jitter.map(|j| self.jitter_criterion(j)),
-            row(
-                "second/first half",
-                Bound::Below,
-                self.max_half_ratio,
-                o.half_ratio,
-            ),
+            self.half_criterion(o),
             row(
                 "slowdown per 10x",
                 Bound::Below,
@@ -278,6 +286,46 @@ impl Thresholds {
             )
             .with_detail(format!("{one:.1} % of one core (docker stats)")),
         })
+    }
+
+    /// The half criterion: the ratio below `max_half_ratio`, or, with
+    /// `halves` measured and a tolerance set, the second half slower than
+    /// the first by less than `half_tolerance_ms`. The observation is the
+    /// ratio; the difference is in the detail.
+    fn half_criterion(&self, o: &Observed) -> Option<Criterion> {
+        let ratio = o.half_ratio?;
+        let by_ratio = check(
+            "second/first half",
+            Bound::Below,
+            self.max_half_ratio,
+            ratio,
+        );
+        let Some(h) = o.halves else {
+            return Some(by_ratio);
+        };
+        let difference_ms = h.difference_ms();
+        let tolerance_ms = self.half_tolerance_ms;
+        let figures = format!(
+            "{:.3} -> {:.3} ms: ratio {ratio:.3}, difference {difference_ms:+.3} ms",
+            h.first_ms, h.second_ms
+        );
+        if tolerance_ms <= 0.0 {
+            let detail = format!("{figures}; judged on the ratio alone (tolerance 0)");
+            return Some(by_ratio.with_detail(detail));
+        }
+        // NaN (nothing measured) is not within any tolerance.
+        let within = !ratio.is_nan() && difference_ms < tolerance_ms;
+        let verdict = match (by_ratio.pass, within) {
+            (true, _) => "held by the ratio",
+            (false, true) => "held by the tolerance alone",
+            (false, false) => "held by neither",
+        };
+        let pass = by_ratio.pass || within;
+        Some(Criterion { pass, ..by_ratio }.with_detail(format!(
+            "{figures}; holds when the ratio < {} or the difference < {tolerance_ms} ms \
+                 (--half-tolerance-ms): {verdict}",
+            self.max_half_ratio
+        )))
     }
 
     /// The jitter criterion on the chosen statistic, the other beside it.
@@ -377,6 +425,69 @@ mod tests {
         let c = seed.evaluate(&o);
         assert!(!c[0].pass);
         assert_eq!(c[0].observed, 33.0);
+    }
+
+    #[test]
+    fn half_criterion_holds_on_the_ratio_or_within_the_tolerance() {
+        use super::super::spread::Halves;
+        let judge = |tolerance_ms: f64, first_ms: f64, second_ms: f64| {
+            let halves = Halves {
+                first_ms,
+                second_ms,
+            };
+            let o = Observed {
+                half_ratio: Some(halves.ratio()),
+                halves: Some(halves),
+                ..Observed::default()
+            };
+            let t = Thresholds {
+                half_tolerance_ms: tolerance_ms,
+                ..Thresholds::default()
+            };
+            let c = t.evaluate(&o);
+            assert_eq!(c.len(), 1);
+            assert_eq!(c[0].name, "second/first half <");
+            assert_eq!(c[0].threshold, 1.2);
+            c[0].clone()
+        };
+        // Ratio 1.3, +0.3 ms: only the tolerance holds it.
+        let c = judge(0.5, 1.0, 1.3);
+        assert!(c.pass, "{c:?}");
+        assert!((c.observed - 1.3).abs() < 1e-9);
+        assert!(c.detail.contains("ratio 1.300"), "{}", c.detail);
+        assert!(c.detail.contains("difference +0.300 ms"), "{}", c.detail);
+        assert!(
+            c.detail.contains("held by the tolerance alone"),
+            "{}",
+            c.detail
+        );
+        // Tolerance 0: the ratio alone, which fails.
+        let c = judge(0.0, 1.0, 1.3);
+        assert!(!c.pass, "{c:?}");
+        assert!(c.detail.contains("difference +0.300 ms"), "{}", c.detail);
+        assert!(c.detail.contains("ratio alone"), "{}", c.detail);
+        // Ratio 3, +2 ms: neither.
+        let c = judge(0.5, 1.0, 3.0);
+        assert!(!c.pass, "{c:?}");
+        assert!(c.detail.contains("held by neither"), "{}", c.detail);
+        // The tolerance is strict, like every bound.
+        assert!(!judge(0.5, 1.0, 1.5).pass);
+        // Ratio 1.1 of 10 ms samples, +1 ms: the ratio holds it.
+        let c = judge(0.5, 10.0, 11.0);
+        assert!(c.pass && c.detail.contains("held by the ratio"), "{c:?}");
+        // Nothing measured fails whatever the tolerance.
+        assert!(!judge(0.5, 0.0, 0.0).pass);
+        // Without halves (soak) the ratio alone, no detail.
+        let o = Observed {
+            half_ratio: Some(1.3),
+            ..Observed::default()
+        };
+        let t = Thresholds {
+            half_tolerance_ms: 0.5,
+            ..Thresholds::default()
+        };
+        let c = t.evaluate(&o);
+        assert!(!c[0].pass && c[0].detail.is_empty(), "{c:?}");
     }
 
     #[test]

@@ -147,6 +147,26 @@ pub struct ServerCount {
     pub agrees: bool,
 }
 
+/// `health`'s half criterion, figure by figure: the ratio and the
+/// difference it may pass on, so a report shows both.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HalfComparison {
+    /// How each half's samples were summarised: `median` or `mean`.
+    pub statistic: &'static str,
+    /// The first half's summary sample, ms.
+    pub first_ms: f64,
+    /// The second half's summary sample, ms.
+    pub second_ms: f64,
+    /// Second over first.
+    pub ratio: f64,
+    /// Second minus first, ms.
+    pub difference_ms: f64,
+    /// The ratio must stay below this ...
+    pub max_ratio: f64,
+    /// ... or the difference below this, ms (0: the ratio alone).
+    pub tolerance_ms: f64,
+}
+
 /// A whole run.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
@@ -188,6 +208,9 @@ pub struct RunReport {
     /// series the half ratio is judged on, so a failed run can be read).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub samples_ms: Vec<f64>,
+    /// `health` only: the halves of `samples_ms` as judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halves: Option<HalfComparison>,
     /// (quantile, ms) pairs of the latency distribution, for the chart.
     #[serde(skip)]
     pub distribution: Vec<(f64, f64)>,
@@ -279,6 +302,7 @@ impl RunReport {
             steps: Vec::new(),
             notes: Vec::new(),
             samples_ms: Vec::new(),
+            halves: None,
             distribution: distribution(&recorder.latency_us),
             raw_distribution: if open_loop {
                 distribution(&recorder.raw_latency_us)

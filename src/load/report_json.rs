@@ -7,7 +7,9 @@
 //! `placement{server_cores,server_core_ids,load_cpus}`, plus `scenario`,
 //! `target`, `connections` and, where they apply, `latency_raw_ms`,
 //! `server_count`, `steps` (with `server_latency_ms` and per-step
-//! `criteria`), `notes` and `samples_ms` (`health`: each sample's average).
+//! `criteria`), `notes`, `samples_ms` (`health`: each sample's average) and
+//! `halves{statistic,first_ms,second_ms,ratio,difference_ms,max_ratio,
+//! tolerance_ms}` (`health`: what the half criterion judged).
 
 use super::report::RunReport;
 
@@ -22,6 +24,7 @@ mod tests {
     use crate::load::criteria::{Observed, Thresholds};
     use crate::load::outcome::{ErrorKind, Outcome};
     use crate::load::recorder::Recorder;
+    use crate::load::report::HalfComparison;
 
     #[test]
     fn has_every_documented_field() {
@@ -42,6 +45,15 @@ mod tests {
             ..Observed::default()
         });
         report.samples_ms = vec![0.25, 0.3];
+        report.halves = Some(HalfComparison {
+            statistic: "median",
+            first_ms: 0.25,
+            second_ms: 0.3,
+            ratio: 1.2,
+            difference_ms: 0.05,
+            max_ratio: 1.2,
+            tolerance_ms: 0.5,
+        });
         let v: serde_json::Value = serde_json::from_str(&render(&report)).unwrap();
         for path in [
             "/summary/requests",
@@ -76,6 +88,13 @@ mod tests {
             "/placement/server_core_ids",
             "/placement/load_cpus",
             "/samples_ms/1",
+            "/halves/statistic",
+            "/halves/first_ms",
+            "/halves/second_ms",
+            "/halves/ratio",
+            "/halves/difference_ms",
+            "/halves/max_ratio",
+            "/halves/tolerance_ms",
         ] {
             assert!(v.pointer(path).is_some(), "missing {path}");
         }

@@ -1,6 +1,7 @@
 //! How much a run's per-second figures vary or drift: the jitter figures
 //! (the seed's coefficient of variation of per-second means, and a robust
-//! one) and the second half against the first.
+//! one) and the second half against the first, as a ratio and as a
+//! difference in ms ([`Halves`]).
 //!
 //! Why a robust jitter figure: in a one-hour soak here (100 clients, 10 ms
 //! think, per-second mean latency ~0.3 ms) the seed's figure read 30–36 % in
@@ -57,16 +58,55 @@ pub fn half_ratio(values: &[f64]) -> Option<f64> {
     (base > 0.0).then(|| mean(second) / base)
 }
 
-/// Median of the second half of `values` divided by the median of the
-/// first: like [`half_ratio`], but a few outliers (an OS hiccup on a shared
-/// machine) do not move it.
-pub fn half_ratio_median(values: &[f64]) -> Option<f64> {
-    if values.len() < 2 {
-        return None;
+/// The two halves of a series of latencies (ms), each summarised by one
+/// statistic: what the half criterion compares, as a ratio and as an
+/// absolute difference (a ratio alone makes a few µs of a 0.25 ms sample
+/// look like a slowdown).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Halves {
+    /// The first half's summary, ms.
+    pub first_ms: f64,
+    /// The second half's summary, ms.
+    pub second_ms: f64,
+}
+
+impl Halves {
+    /// The halves of `values` (the middle value of an odd count goes to the
+    /// second half) by their medians, which a few outliers (an OS hiccup on
+    /// a shared machine) do not move; `None` for fewer than two values.
+    pub fn by_median(values: &[f64]) -> Option<Halves> {
+        Halves::by(values, median)
     }
-    let (first, second) = values.split_at(values.len() / 2);
-    let base = median(first);
-    (base > 0.0).then(|| median(second) / base)
+
+    /// The halves of `values` by their means; `None` for fewer than two.
+    pub fn by_mean(values: &[f64]) -> Option<Halves> {
+        Halves::by(values, |v| v.iter().sum::<f64>() / v.len() as f64)
+    }
+
+    fn by(values: &[f64], summary: fn(&[f64]) -> f64) -> Option<Halves> {
+        if values.len() < 2 {
+            return None;
+        }
+        let (first, second) = values.split_at(values.len() / 2);
+        Some(Halves {
+            first_ms: summary(first),
+            second_ms: summary(second),
+        })
+    }
+
+    /// Second over first (NaN when the first is not positive).
+    pub fn ratio(&self) -> f64 {
+        if self.first_ms > 0.0 {
+            self.second_ms / self.first_ms
+        } else {
+            f64::NAN
+        }
+    }
+
+    /// How much slower the second half is, ms (negative when faster).
+    pub fn difference_ms(&self) -> f64 {
+        self.second_ms - self.first_ms
+    }
 }
 
 /// Median of `values` (0 for none).
@@ -113,7 +153,16 @@ mod tests {
         // One 10x outlier moves the mean ratio, not the median one.
         let v = [1.0, 1.0, 1.0, 1.0, 1.0, 10.0];
         assert!(half_ratio(&v).unwrap() > 3.0);
-        assert_eq!(half_ratio_median(&v), Some(1.0));
+        let h = Halves::by_median(&v).unwrap();
+        assert_eq!(h.ratio(), 1.0);
+        assert_eq!(h.difference_ms(), 0.0);
+        let h = Halves::by_mean(&[1.0, 1.0, 1.5, 1.5]).unwrap();
+        assert_eq!((h.first_ms, h.second_ms), (1.0, 1.5));
+        assert_eq!(h.ratio(), 1.5);
+        assert_eq!(h.difference_ms(), 0.5);
+        assert_eq!(Halves::by_median(&[2.0]), None);
+        let zero = Halves::by_median(&[0.0, 1.0]).unwrap();
+        assert!(zero.ratio().is_nan());
     }
 
     #[test]
