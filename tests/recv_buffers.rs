@@ -65,18 +65,23 @@ fn every_response_in_order(server: &Server) {
     }
 }
 
-fn exhausted_count(server: &Server) -> u64 {
+/// A per-shard counter of `/api/metrics`, summed over the shards.
+fn shards_sum(server: &Server, key: &str) -> u64 {
     let v = get(server.addr(), "/api/metrics").json();
     v["shards"]
         .as_array()
         .expect("shards")
         .iter()
-        .map(|s| {
-            s["recvBuffersExhausted"]
-                .as_u64()
-                .expect("recvBuffersExhausted")
-        })
+        .map(|s| s[key].as_u64().unwrap_or_else(|| panic!("no {key} in {s}")))
         .sum()
+}
+
+fn exhausted_count(server: &Server) -> u64 {
+    shards_sum(server, "recvBuffersExhausted")
+}
+
+fn held_count(server: &Server) -> u64 {
+    shards_sum(server, "recvBuffersHeld")
 }
 
 /// With a ring of one buffer, 64 connections sending at once find it taken
@@ -113,16 +118,6 @@ fn the_fallback_serves_the_same_load() {
     let server = Server::start(&[("WORKERS", "2"), ("IO_URING_RECV_MULTISHOT", "0")], &[]);
     every_response_in_order(&server);
     assert_eq!(exhausted_count(&server), 0);
-}
-
-fn held_count(server: &Server) -> u64 {
-    let v = get(server.addr(), "/api/metrics").json();
-    v["shards"]
-        .as_array()
-        .expect("shards")
-        .iter()
-        .map(|s| s["recvBuffersHeld"].as_u64().expect("recvBuffersHeld"))
-        .sum()
 }
 
 /// Connections reset by their clients right after a burst of requests are
