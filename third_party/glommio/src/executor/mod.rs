@@ -2329,21 +2329,7 @@ impl ExecutorProxy {
     ///
     /// If called outside a [`LocalExecutor`], this method panics.
     pub fn enable_recv_multishot(&self, buffers: u16, buffer_bytes: usize) -> bool {
-        #[cfg(not(feature = "native-tls"))]
-        return LOCAL_EX.with(|local_ex| {
-            local_ex
-                .get_reactor()
-                .enable_recv_multishot(buffers, buffer_bytes)
-        });
-
-        #[cfg(feature = "native-tls")]
-        return unsafe {
-            LOCAL_EX
-                .as_ref()
-                .expect("this thread doesn't have a LocalExecutor running")
-                .get_reactor()
-                .enable_recv_multishot(buffers, buffer_bytes)
-        };
+        self.reactor().enable_recv_multishot(buffers, buffer_bytes)
     }
 
     /// percore: how many of this executor's multishot receives ended because
@@ -2352,23 +2338,7 @@ impl ExecutorProxy {
     ///
     /// If called outside a [`LocalExecutor`], this method panics.
     pub fn recv_buffers_exhausted(&self) -> u64 {
-        #[cfg(not(feature = "native-tls"))]
-        return LOCAL_EX.with(|local_ex| {
-            local_ex
-                .get_reactor()
-                .recv_buffers()
-                .map_or(0, |b| b.exhausted())
-        });
-
-        #[cfg(feature = "native-tls")]
-        return unsafe {
-            LOCAL_EX
-                .as_ref()
-                .expect("this thread doesn't have a LocalExecutor running")
-                .get_reactor()
-                .recv_buffers()
-                .map_or(0, |b| b.exhausted())
-        };
+        self.reactor().recv_buffers().map_or(0, |b| b.exhausted())
     }
 
     /// percore: how many of this executor's provided receive buffers hold
@@ -2377,23 +2347,7 @@ impl ExecutorProxy {
     ///
     /// If called outside a [`LocalExecutor`], this method panics.
     pub fn recv_buffers_held(&self) -> u32 {
-        #[cfg(not(feature = "native-tls"))]
-        return LOCAL_EX.with(|local_ex| {
-            local_ex
-                .get_reactor()
-                .recv_buffers()
-                .map_or(0, |b| b.held())
-        });
-
-        #[cfg(feature = "native-tls")]
-        return unsafe {
-            LOCAL_EX
-                .as_ref()
-                .expect("this thread doesn't have a LocalExecutor running")
-                .get_reactor()
-                .recv_buffers()
-                .map_or(0, |b| b.held())
-        };
+        self.reactor().recv_buffers().map_or(0, |b| b.held())
     }
 
     /// Creates a new task queue, with a given latency hint and the provided

@@ -434,10 +434,11 @@ fn fill_sqe<F>(
                 });
             }
             UringOpDescriptor::RecvMultishot(group) => {
-                // A receive with no buffer of its own (`IOSQE_BUFFER_SELECT`,
-                // set in the descriptor's flags) and length 0, which the
-                // kernel requires of `IORING_RECV_MULTISHOT`.
+                // A receive with no buffer of its own (`IOSQE_BUFFER_SELECT`;
+                // `set_flags` below adds the descriptor's flags to it) and
+                // length 0, which the kernel requires of `IORING_RECV_MULTISHOT`.
                 sqe.prep_recv(op.fd, &mut [], MsgFlags::empty());
+                sqe.set_flags(SubmissionFlags::BUFFER_SELECT);
                 let raw = sqe.raw_mut();
                 raw.addr = 0;
                 raw.len = 0;
@@ -1681,16 +1682,12 @@ impl Reactor {
     /// `enable_recv_multishot`); it is submitted with the turn's other
     /// entries.
     pub(crate) fn recv_multishot(&self, source: &Source, group: u16) {
-        source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
-        let mut ring = self.main_ring.borrow_mut();
-        let q = ring.submission_queue();
-        let id = self.source_map.borrow_mut().add_source(source, Rc::clone(&q));
-        q.borrow_mut().submissions.push_back(UringDescriptor {
-            args: UringOpDescriptor::RecvMultishot(group),
-            fd: source.raw(),
-            flags: SubmissionFlags::BUFFER_SELECT,
-            user_data: to_user_data(id),
-        });
+        queue_request_into_ring(
+            &mut *self.ring_for_source(source),
+            source,
+            UringOpDescriptor::RecvMultishot(group),
+            &mut self.source_map.borrow_mut(),
+        );
     }
 
     pub(crate) fn install_eventfd(&self) {
