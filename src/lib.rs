@@ -24,7 +24,8 @@
 //!   conn.rs        one connection: read, answer what is buffered, write once
 //!   handler.rs     admission control and the endpoints
 //!   routes.rs      method + path -> endpoint
-//!   cache.rs       LRU + TTL cache of serialized bodies
+//!   cache/         LRU + TTL cache of serialized bodies (stats.rs: its
+//!                  counters, a leaf metrics reads)
 //!   payload.rs     the seed's /api/data body, written into the cache entry
 //!   dashboard.rs   GET /dashboard: a static page that polls /api/metrics
 //!   registry.rs    open connections: idle/headers timeouts, drain, cut
@@ -76,7 +77,7 @@
 //!    `http/chunked.rs`) and discarded.
 //! 4. `shard/handler.rs`, `respond`: admission (in-flight cap, 503), then
 //!    `shard/routes.rs`, `route`: method and path to an endpoint.
-//! 5. `handler.rs`, `data`: `shard/cache.rs`, `Cache::get`; on a miss
+//! 5. `handler.rs`, `data`: `shard/cache/`, `Cache::get`; on a miss
 //!    `Cache::insert` and `shard/payload.rs`, `write_body`, serialize the body
 //!    into the cache entry's reused buffer.
 //! 6. `http/response.rs`, `Response::write`: the head and body appended to

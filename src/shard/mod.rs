@@ -3,7 +3,7 @@
 //! `run.rs` starts a shard and `state.rs` holds the `Shard` its tasks share;
 //! `acceptor.rs` admits connections, `conn.rs` reads requests and writes
 //! responses, `handler.rs` answers one request through `routes.rs`,
-//! `cache.rs`, `payload.rs` and `dashboard.rs` (a static page);
+//! `cache/`, `payload.rs` and `dashboard.rs` (a static page);
 //! `registry.rs` tracks open connections for timeouts and the drain,
 //! `drain.rs` empties them on shutdown and `death.rs` cuts them if the shard
 //! panics. Only `cache` and `payload` are public, for the benches.
