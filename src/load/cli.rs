@@ -208,7 +208,7 @@ pub struct MaxArgs {
 /// `max`'s engine.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
-    /// One epoll loop per thread (`epoll_loop.rs`).
+    /// One epoll loop per thread (`epoll_loop/`).
     Epoll,
     /// One glommio task per connection (`scenarios/closed_loop.rs`).
     Glommio,

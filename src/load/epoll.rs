@@ -1,5 +1,5 @@
 //! A minimal safe wrapper over epoll and non-blocking socket I/O for
-//! `epoll_loop.rs`: an owned epoll instance whose events carry a `u64`
+//! `epoll_loop/`: an owned epoll instance whose events carry a `u64`
 //! token, and `send`/`recv` on a raw socket that report "would block" as
 //! `None` instead of an error.
 

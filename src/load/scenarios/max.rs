@@ -3,7 +3,7 @@
 //! Measures the throughput ceiling; judged on success, latency, throughput
 //! (at least `--min-rps`) and the server's memory, fds and cache. Server CPU
 //! is reported but not judged: saturating it is the point. Driven by
-//! `epoll_loop.rs` (default) or by the glommio closed-loop client.
+//! `epoll_loop/` (default) or by the glommio closed-loop client.
 
 use super::super::cli::{Engine, MaxArgs};
 use super::super::epoll_loop;
