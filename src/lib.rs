@@ -32,7 +32,7 @@
 //!   drain.rs       graceful drain of a shard's connections
 //!   death.rs       a panicking shard closes its sockets on the way out
 //! http/            the protocol without I/O (RFC 9112)
-//!   request.rs     head parsing and checks      body.rs   body framing
+//!   request/       head parsing and checks      body.rs   body framing
 //!   chunked.rs     the chunked coding's grammar  syntax.rs byte classes
 //!   reader.rs      a connection's read side without its socket: where
 //!                  each request starts and ends
@@ -72,7 +72,7 @@
 //! 2. `shard/conn.rs`, `serve` → `answer_buffered`: reads into the
 //!    connection's reused buffer (`http/reader.rs`, `RequestReader`) and
 //!    answers every complete request in it.
-//! 3. `http/request.rs`, `parse_head`: the head, parsed and checked (RFC 9112);
+//! 3. `http/request/`, `parse_head`: the head, parsed and checked (RFC 9112);
 //!    a body is framed by `http/body.rs` (`BodySkipper`; chunked by
 //!    `http/chunked.rs`) and discarded.
 //! 4. `shard/handler.rs`, `respond`: admission (in-flight cap, 503), then
