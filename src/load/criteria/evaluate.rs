@@ -1,225 +1,10 @@
-//! Pass/fail criteria: the seed's acceptance thresholds as defaults, each
-//! overridable by a flag, and their evaluation against a run's figures. A
-//! run's exit code is 0 when every criterion that applies holds, 99 when one
-//! fails.
-//!
-//! Every bound is strict (`<`, `>`) as the seed wrote them, except
-//! throughput, which is "at least". The half criterion may also hold on an
-//! absolute tolerance (`health --half-tolerance-ms`, see
-//! [`Thresholds::half_tolerance_ms`]).
+//! A run judged: every criterion whose figure was measured, in report
+//! order, with the CPU, jitter and half criteria in the convention the
+//! thresholds choose and the other figure in the detail.
 
-use clap::{Args, ValueEnum};
-use serde::Serialize;
-
-/// What 100 % of server CPU means.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CpuConvention {
-    /// `docker stats`: 100 % is one core busy, two full cores show 200 %
-    /// (`cpu_delta / system_delta × online_cpus × 100`). The seed watched its
-    /// run with `docker stats`, so its "CPU < 60 %" is 0.6 of one core.
-    OneCore,
-    /// 100 % is every core the server may use busy (`--server-cores`).
-    ServerCores,
-}
-
-/// Which jitter figure the jitter criterion judges.
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum JitterStatistic {
-    /// Robust: 1.4826 × the median absolute deviation of the per-second
-    /// medians over their median (see `spread.rs`). A scheduling hiccup of a
-    /// few ms moves neither a second's median nor the MAD.
-    Robust,
-    /// The seed's figure: coefficient of variation of the per-second means.
-    Seed,
-}
-
-/// The thresholds (flags shared by every subcommand).
-#[derive(Args, Clone, Debug)]
-pub struct Thresholds {
-    /// Success rate (2xx of all requests) must exceed this, %.
-    #[arg(long, default_value_t = 99.9)]
-    pub min_success_pct: f64,
-    /// p95 latency must stay below this, ms.
-    #[arg(long, default_value_t = 200.0)]
-    pub max_p95_ms: f64,
-    /// p99 latency must stay below this, ms.
-    #[arg(long, default_value_t = 500.0)]
-    pub max_p99_ms: f64,
-    /// Throughput must reach at least this where throughput applies
-    /// (`max`, `sweep`), requests per second.
-    #[arg(long, default_value_t = 1000.0)]
-    pub min_rps: f64,
-    /// Server CPU over the run must stay below this, % in the convention of
-    /// `--cpu-pct-of` (default: docker's, 100 % = one core).
-    #[arg(long, default_value_t = 60.0)]
-    pub max_cpu_pct: f64,
-    /// What 100 % CPU means for the CPU criterion: `one-core` (docker
-    /// stats, the seed's convention) or `server-cores` (all of the server's
-    /// cores). Both figures are always reported.
-    #[arg(long, value_enum, default_value_t = CpuConvention::OneCore)]
-    pub cpu_pct_of: CpuConvention,
-    /// Server RSS must stay below this, MiB.
-    #[arg(long, default_value_t = 1024.0)]
-    pub max_rss_mib: f64,
-    /// Server open fds must stay below this.
-    #[arg(long, default_value_t = 500.0)]
-    pub max_fds: f64,
-    /// Jitter (the figure `--jitter-statistic` names) must stay below this, %.
-    #[arg(long, default_value_t = 20.0)]
-    pub max_jitter_pct: f64,
-    /// Which jitter figure is judged: `robust` (MAD of per-second medians
-    /// over their median) or `seed` (coefficient of variation of per-second
-    /// means). Both are always reported.
-    #[arg(long, value_enum, default_value_t = JitterStatistic::Robust)]
-    pub jitter_statistic: JitterStatistic,
-    /// Recovery after a burst must take less than this, ms.
-    #[arg(long, default_value_t = 1000.0)]
-    pub max_recovery_ms: f64,
-    /// Server cache hit rate over the run must exceed this, %.
-    #[arg(long, default_value_t = 50.0)]
-    pub min_cache_hit_pct: f64,
-    /// Second half / first half (latency) must stay below this ratio.
-    #[arg(long, default_value_t = 1.2)]
-    pub max_half_ratio: f64,
-    /// The half criterion also holds when the second half is slower than
-    /// the first by less than this, ms (0: the ratio alone). Not a shared
-    /// flag: `health` sets it from `--half-tolerance-ms`, whose samples are
-    /// far below the 1 ms resolution the seed measured them with; the other
-    /// scenarios judge the ratio alone.
-    #[arg(skip = 0.0)]
-    pub half_tolerance_ms: f64,
-    /// Per 10× more clients, latency may grow by less than this factor
-    /// (`sweep`: the seed's "10× load, at most 2× slower").
-    #[arg(long, default_value_t = 2.0)]
-    pub max_slowdown: f64,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Thresholds {
-            min_success_pct: 99.9,
-            max_p95_ms: 200.0,
-            max_p99_ms: 500.0,
-            min_rps: 1000.0,
-            max_cpu_pct: 60.0,
-            cpu_pct_of: CpuConvention::OneCore,
-            max_rss_mib: 1024.0,
-            max_fds: 500.0,
-            max_jitter_pct: 20.0,
-            jitter_statistic: JitterStatistic::Robust,
-            max_recovery_ms: 1000.0,
-            min_cache_hit_pct: 50.0,
-            max_half_ratio: 1.2,
-            half_tolerance_ms: 0.0,
-            max_slowdown: 2.0,
-        }
-    }
-}
-
-/// How an observation is compared with its threshold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Bound {
-    /// observed < threshold
-    Below,
-    /// observed > threshold
-    Above,
-    /// observed ≥ threshold
-    AtLeast,
-}
-
-impl Bound {
-    /// The operator as shown in names.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Bound::Below => "<",
-            Bound::Above => ">",
-            Bound::AtLeast => ">=",
-        }
-    }
-
-    fn holds(self, observed: f64, threshold: f64) -> bool {
-        match self {
-            Bound::Below => observed < threshold,
-            Bound::Above => observed > threshold,
-            Bound::AtLeast => observed >= threshold,
-        }
-    }
-}
-
-/// One evaluated criterion.
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Criterion {
-    /// What is measured, with its unit and operator, e.g. `p95 latency ms <`.
-    pub name: String,
-    /// The bound.
-    pub threshold: f64,
-    /// The measured value (NaN when it could not be measured: fails).
-    pub observed: f64,
-    /// Whether it held.
-    pub pass: bool,
-    /// What else the reader needs to weigh it: the other convention's
-    /// figure, which statistic judges and why, how a bound was scaled.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub detail: String,
-}
-
-impl Criterion {
-    /// The same criterion with `detail` attached.
-    pub fn with_detail(mut self, detail: String) -> Criterion {
-        self.detail = detail;
-        self
-    }
-}
-
-/// Evaluates `observed` against `threshold`. An observation that is not a
-/// number (nothing measured) fails.
-pub fn check(what: &str, bound: Bound, threshold: f64, observed: f64) -> Criterion {
-    Criterion {
-        name: format!("{what} {}", bound.symbol()),
-        threshold,
-        observed,
-        pass: !observed.is_nan() && bound.holds(observed, threshold),
-        detail: String::new(),
-    }
-}
-
-/// The figures criteria are evaluated on; `None` where not measured.
-#[derive(Clone, Debug, Default)]
-pub struct Observed {
-    /// Successful share of all requests, %.
-    pub success_pct: Option<f64>,
-    /// p95 latency, ms.
-    pub p95_ms: Option<f64>,
-    /// p99 latency, ms.
-    pub p99_ms: Option<f64>,
-    /// Requests per second (only where throughput applies).
-    pub rps: Option<f64>,
-    /// Server CPU over the run, % of one core (docker's convention).
-    pub cpu_pct: Option<f64>,
-    /// Server CPU over the run, % of the server's cores.
-    pub cpu_pct_of_cores: Option<f64>,
-    /// The cores `cpu_pct_of_cores` is relative to.
-    pub server_cores: usize,
-    /// Server peak RSS, MiB.
-    pub rss_mib: Option<f64>,
-    /// Server peak open fds.
-    pub fds: Option<f64>,
-    /// Jitter, the seed's figure and the robust one (`spread.rs`), %.
-    pub jitter: Option<super::spread::Jitter>,
-    /// Recovery time, ms.
-    pub recovery_ms: Option<f64>,
-    /// Server cache hit rate over the run, %.
-    pub cache_hit_pct: Option<f64>,
-    /// Second half / first half.
-    pub half_ratio: Option<f64>,
-    /// Both halves in ms, where the tolerance applies (`health`): the
-    /// difference the tolerance is judged on, shown beside the ratio.
-    pub halves: Option<super::spread::Halves>,
-    /// Worst latency growth per 10× clients.
-    pub slowdown: Option<f64>,
-}
+use super::criterion::{check, Bound, Criterion};
+use super::observed::Observed;
+use super::thresholds::{CpuConvention, JitterStatistic, Thresholds};
 
 impl Thresholds {
     /// Every criterion whose figure was measured, in report order.
@@ -329,7 +114,7 @@ impl Thresholds {
     }
 
     /// The jitter criterion on the chosen statistic, the other beside it.
-    fn jitter_criterion(&self, j: super::spread::Jitter) -> Criterion {
+    fn jitter_criterion(&self, j: super::super::spread::Jitter) -> Criterion {
         match self.jitter_statistic {
             JitterStatistic::Robust => check(
                 "jitter % (robust)",
@@ -361,19 +146,6 @@ impl Thresholds {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bounds_are_strict_except_throughput() {
-        assert!(!check("x", Bound::Below, 200.0, 200.0).pass);
-        assert!(check("x", Bound::Below, 200.0, 199.9).pass);
-        assert!(!check("x", Bound::Above, 99.9, 99.9).pass);
-        assert!(check("x", Bound::AtLeast, 1000.0, 1000.0).pass);
-        assert!(!check("x", Bound::Below, 1.0, f64::NAN).pass);
-        assert_eq!(
-            check("p95 latency ms", Bound::Below, 1.0, 0.5).name,
-            "p95 latency ms <"
-        );
-    }
 
     #[test]
     fn evaluates_only_what_was_measured() {
@@ -408,7 +180,7 @@ mod tests {
     #[test]
     fn jitter_is_judged_on_the_chosen_statistic() {
         let o = Observed {
-            jitter: Some(super::super::spread::Jitter {
+            jitter: Some(crate::load::spread::Jitter {
                 seed_pct: 33.0,
                 robust_pct: 4.0,
             }),
@@ -429,7 +201,7 @@ mod tests {
 
     #[test]
     fn half_criterion_holds_on_the_ratio_or_within_the_tolerance() {
-        use super::super::spread::Halves;
+        use crate::load::spread::Halves;
         let judge = |tolerance_ms: f64, first_ms: f64, second_ms: f64| {
             let halves = Halves {
                 first_ms,
