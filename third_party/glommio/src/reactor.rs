@@ -221,6 +221,45 @@ impl Reactor {
         self.sys.recv_buffers()
     }
 
+    /// percore: see `sys::Reactor::enable_ring_send`.
+    pub(crate) fn enable_ring_send(&self) {
+        self.sys.enable_ring_send()
+    }
+
+    /// percore: whether socket streams send with owned sends.
+    pub(crate) fn ring_send(&self) -> bool {
+        self.sys.ring_send()
+    }
+
+    /// percore: queues an owned send of `buf[start..]` on `fd` (see
+    /// `sys::Reactor::send_owned`); the returned source holds `buf` until
+    /// the send is resolved.
+    pub(crate) fn send_owned(&self, fd: RawFd, buf: Vec<u8>, start: usize) -> Source {
+        let source = self.new_source(fd, SourceType::SendOwned(buf, start), None);
+        self.sys.send_owned(&source);
+        source
+    }
+
+    /// percore: see `sys::Reactor::submit_placed`.
+    pub(crate) fn submit_placed(&self) {
+        self.sys.submit_placed()
+    }
+
+    /// percore: see `sys::Reactor::note_owned_send_short`.
+    pub(crate) fn note_owned_send_short(&self) {
+        self.sys.note_owned_send_short()
+    }
+
+    /// percore: see `sys::Reactor::owned_sends_short`.
+    pub(crate) fn owned_sends_short(&self) -> u64 {
+        self.sys.owned_sends_short()
+    }
+
+    /// percore: see `sys::Reactor::note_owned_send_awaited`.
+    pub(crate) fn note_owned_send_awaited(&self) {
+        self.sys.note_owned_send_awaited()
+    }
+
     /// percore: arms a multishot receive on `fd` into the provided buffers
     /// (`None` if they are not in use).
     pub(crate) fn recv_multishot(&self, fd: RawFd) -> Option<Source> {

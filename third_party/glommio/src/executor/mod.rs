@@ -2332,6 +2332,31 @@ impl ExecutorProxy {
         self.reactor().enable_recv_multishot(buffers, buffer_bytes)
     }
 
+    /// percore: makes this executor's socket streams send through the
+    /// main ring instead of with a `send` system call per write: a write
+    /// queues the stream's buffer as one send, submitted in the
+    /// `io_uring_enter` the executor makes anyway (one per turn for a whole
+    /// batch of connections) and resolved within it
+    /// (`IOSQE_CQE_SKIP_SUCCESS` with `MSG_DONTWAIT | MSG_WAITALL`: a send
+    /// that goes out whole posts no completion). What does not fit in the
+    /// socket buffer is written the usual way (poll, `send`). Streams use it
+    /// through [`crate::net::TcpStream::send_owned`]. Affects streams created
+    /// afterwards; once enabled it stays.
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn enable_ring_send(&self) {
+        self.reactor().enable_ring_send()
+    }
+
+    /// percore: how many of this executor's ring sends did not go out whole
+    /// (the socket buffer filled up; the rest was written with a poll and
+    /// `send`). 0 if they are not in use.
+    ///
+    /// If called outside a [`LocalExecutor`], this method panics.
+    pub fn ring_sends_short(&self) -> u64 {
+        self.reactor().owned_sends_short()
+    }
+
     /// percore: how many of this executor's multishot receives ended because
     /// no provided buffer was free (`ENOBUFS`; each then waited with a poll
     /// and re-armed). 0 if they are not in use.

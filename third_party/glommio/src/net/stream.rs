@@ -233,6 +233,16 @@ pub(crate) struct NonBufferedStream<S> {
     /// percore: the last multishot receive ended for want of buffers
     /// (`ENOBUFS`): wait for readability with a poll before re-arming.
     multishot_starved: bool,
+    /// percore: `send_owned` queues owned sends on the ring (the executor
+    /// enabled them when this stream was created); else it writes.
+    ring_send: bool,
+    /// percore: the owned send in flight, if any: at most one, so that
+    /// the bytes go out in order.
+    source_send: Option<Source>,
+    /// percore: what the last owned send left unsent (the socket buffer
+    /// filled up), being written the usual way: the buffer and where its
+    /// unsent bytes start.
+    send_rest: Option<(Vec<u8>, usize)>,
 }
 
 impl<S> Drop for NonBufferedStream<S> {
@@ -245,6 +255,18 @@ impl<S> Drop for NonBufferedStream<S> {
     /// submits the cancellation (its rings are leaked, not closed): the
     /// socket is shut down here so that the peer sees the connection end.
     fn drop(&mut self) {
+        // percore: an owned send already placed in the submission ring goes
+        // to the kernel now, while the socket's fd is still this stream's
+        // (it is closed right after this): submitted later, it would reach
+        // whatever socket reuses the number. One still in glommio's queue is
+        // cancelled by its source's drop, and never reaches the kernel.
+        if let Some(source) = self.source_send.take() {
+            if !source.has_result() {
+                if let Some(reactor) = self.reactor.upgrade() {
+                    reactor.submit_placed();
+                }
+            }
+        }
         let Some(source) = self.source_multishot.take() else {
             return;
         };
@@ -268,6 +290,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     fn init(&mut self) {
         let reactor = self.reactor.upgrade().unwrap();
         let stream_fd = self.stream.as_raw_fd();
+        self.ring_send = reactor.ring_send();
         if reactor.recv_buffers().is_some() {
             self.multishot = true;
             self.source_multishot = reactor.recv_multishot(stream_fd);
@@ -448,7 +471,133 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         Poll::Pending
     }
 
+    /// percore: sends `buf` after what was sent before, and returns the
+    /// previous owned send's buffer, cleared, for the caller's next
+    /// responses (see `poll_sent`). With owned sends, `buf` is queued on
+    /// the ring and goes out in the executor's next `io_uring_enter`; the
+    /// stream holds it until then (`take_sent`, `poll_sent`). Without, it is
+    /// written at once and handed back.
+    pub(crate) fn poll_send_owned(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut Option<Vec<u8>>,
+    ) -> Poll<io::Result<Option<Vec<u8>>>> {
+        let previous = ready!(self.poll_sent(cx))?;
+        let Some(out) = buf.take() else {
+            return Poll::Ready(Ok(previous));
+        };
+        if out.is_empty() {
+            return Poll::Ready(Ok(Some(out)));
+        }
+        if self.ring_send {
+            let reactor = self.reactor.upgrade().unwrap();
+            self.source_send = Some(reactor.send_owned(self.stream.as_raw_fd(), out, 0));
+            return Poll::Ready(Ok(previous));
+        }
+        // Not on the ring: the path of a send the ring left short. If it
+        // waits, the next polls finish it and hand it back as `previous`.
+        self.send_rest = Some((out, 0));
+        self.poll_sent(cx).map_ok(|sent| sent.or(previous))
+    }
+
+    /// percore: the previous owned send's buffer, cleared, if that send is
+    /// over and went out whole; `None` if it is still in flight, failed, or
+    /// there was none (`poll_sent` then tells which). Never waits: a
+    /// caller takes its buffer back before it writes the next responses, so
+    /// that they need no new allocation.
+    pub(crate) fn take_sent(&mut self) -> Option<Vec<u8>> {
+        let source = self.source_send.as_ref()?;
+        match source.result() {
+            Some(Ok(n)) => {
+                let (mut buf, start) = source.take_send_buffer()?;
+                if start + n < buf.len() {
+                    // Short: `poll_sent` writes the rest.
+                    if let Some(reactor) = self.reactor.upgrade() {
+                        reactor.note_owned_send_short();
+                    }
+                    self.send_rest = Some((buf, start + n));
+                    self.source_send = None;
+                    return None;
+                }
+                self.source_send = None;
+                buf.clear();
+                Some(buf)
+            }
+            _ => None,
+        }
+    }
+
+    /// percore: waits until everything sent before is out of the stream's
+    /// hands (in the socket buffer), and returns the last owned send's
+    /// buffer, cleared, if there was one. What the ring left unsent is
+    /// written here the usual way, under the write timeout. An owned send
+    /// still queued is resolved in the executor's next turn, which does not
+    /// sleep for it (`note_owned_send_awaited`).
+    pub(crate) fn poll_sent(&mut self, cx: &Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
+        loop {
+            if let Some((mut buf, mut start)) = self.send_rest.take() {
+                while start < buf.len() {
+                    match self.poll_write_direct(cx, &buf[start..]) {
+                        Poll::Pending => {
+                            self.send_rest = Some((buf, start));
+                            return Poll::Pending;
+                        }
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        Poll::Ready(Ok(n)) => start += n,
+                        Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    }
+                }
+                buf.clear();
+                return Poll::Ready(Ok(Some(buf)));
+            }
+            let Some(source) = self.source_send.as_ref() else {
+                return Poll::Ready(Ok(None));
+            };
+            let Some(result) = source.result() else {
+                source.add_waiter_single(cx.waker());
+                if let Some(reactor) = self.reactor.upgrade() {
+                    reactor.note_owned_send_awaited();
+                }
+                return Poll::Pending;
+            };
+            let Some(source) = self.source_send.take() else {
+                return Poll::Ready(Ok(None));
+            };
+            let Some((mut buf, start)) = source.take_send_buffer() else {
+                return Poll::Ready(Ok(None));
+            };
+            if !matches!(&result, Ok(n) if start + n >= buf.len()) {
+                if let Some(reactor) = self.reactor.upgrade() {
+                    reactor.note_owned_send_short();
+                }
+            }
+            match result {
+                Ok(n) if start + n >= buf.len() => {
+                    buf.clear();
+                    return Poll::Ready(Ok(Some(buf)));
+                }
+                // Short: the socket buffer filled up; the rest goes out the
+                // usual way.
+                Ok(n) => self.send_rest = Some((buf, start + n)),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    self.send_rest = Some((buf, start))
+                }
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+
     pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        // percore: after what owned sends still hold, in order.
+        if self.source_send.is_some() || self.send_rest.is_some() {
+            ready!(self.poll_sent(cx))?;
+        }
+        self.poll_write_direct(cx, buf)
+    }
+
+    fn poll_write_direct(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         // On the write path, we always start with calling `yolo_send`, because
         // it is very likely to success. It could be a waste if it already timed
         // out since the last `poll_write`, but it would not cost much more to
@@ -480,7 +629,9 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         Poll::Pending
     }
 
-    pub(crate) fn poll_close(&mut self, _: &Context<'_>) -> Poll<io::Result<()>> {
+    pub(crate) fn poll_close(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        // percore: after what owned sends still hold.
+        ready!(self.poll_sent(cx))?;
         self.source_tx.take();
         Poll::Ready(sys::shutdown(self.stream.as_raw_fd(), Shutdown::Write))
     }
@@ -522,6 +673,9 @@ where
             source_multishot: None,
             multishot_offset: 0,
             multishot_starved: false,
+            ring_send: false,
+            source_send: None,
+            send_rest: None,
         };
         stream.init();
         GlommioStream {
@@ -613,6 +767,22 @@ impl<S: AsRawFd, B: RxBuf> GlommioStream<S, B> {
 
     pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         self.stream.poll_write(cx, buf)
+    }
+
+    pub(crate) fn poll_send_owned(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut Option<Vec<u8>>,
+    ) -> Poll<io::Result<Option<Vec<u8>>>> {
+        self.stream.poll_send_owned(cx, buf)
+    }
+
+    pub(crate) fn take_sent(&mut self) -> Option<Vec<u8>> {
+        self.stream.take_sent()
+    }
+
+    pub(crate) fn poll_sent(&mut self, cx: &Context<'_>) -> Poll<io::Result<Option<Vec<u8>>>> {
+        self.stream.poll_sent(cx)
     }
 
     pub(crate) fn poll_flush(&self, _cx: &Context<'_>) -> Poll<io::Result<()>> {

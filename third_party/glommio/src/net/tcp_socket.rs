@@ -552,6 +552,45 @@ impl<B: RxBuf> TcpStream<B> {
         self.stream.write_timeout()
     }
 
+    /// percore: sends `buf` after everything sent before, and returns the
+    /// previous call's buffer, cleared, once that one is out of the
+    /// stream's hands (`None` the first time), so that a caller can
+    /// alternate between buffers and allocate nothing per response.
+    ///
+    /// If the executor enabled ring sends
+    /// ([`crate::ExecutorProxy::enable_ring_send`]), `buf` is queued as one
+    /// send on the executor's main ring and this returns at once: the send
+    /// goes out in the executor's next `io_uring_enter`, the one it makes
+    /// anyway, and costs no system call of its own. The stream keeps `buf`
+    /// until then; [`TcpStream::take_sent`] hands it back without waiting,
+    /// [`TcpStream::flush_sent`] waits for it. Otherwise `buf` is written
+    /// before this returns (under the write timeout), and handed back.
+    ///
+    /// Writes, [`TcpStream::shutdown`] and drops: a later write or close
+    /// waits for the sends before it; a shutdown does not (call
+    /// [`TcpStream::flush_sent`] first); a stream dropped with a send queued
+    /// cancels it if it was not submitted yet.
+    pub async fn send_owned(&mut self, buf: Vec<u8>) -> io::Result<Option<Vec<u8>>> {
+        let mut buf = Some(buf);
+        poll_fn(|cx| self.stream.poll_send_owned(cx, &mut buf)).await
+    }
+
+    /// percore: the buffer of the last [`TcpStream::send_owned`], cleared,
+    /// if its send is over and went out whole; never waits. `None` if it is
+    /// in flight, came up short or failed ([`TcpStream::flush_sent`] says
+    /// which), or was taken already.
+    pub fn take_sent(&mut self) -> Option<Vec<u8>> {
+        self.stream.take_sent()
+    }
+
+    /// percore: waits until everything [`TcpStream::send_owned`] was given is
+    /// in the socket buffer (what did not fit at first is written the usual
+    /// way, under the write timeout), and returns the last buffer, cleared.
+    /// Call it before a shutdown.
+    pub async fn flush_sent(&mut self) -> io::Result<Option<Vec<u8>>> {
+        poll_fn(|cx| self.stream.poll_sent(cx)).await
+    }
+
     /// Shuts down the read, write, or both halves of this connection.
     pub async fn shutdown(&self, how: Shutdown) -> Result<()> {
         poll_fn(|cx| self.stream.poll_shutdown(cx, how))

@@ -67,6 +67,10 @@ pub(crate) enum SourceType {
     CopyFileRange(RawFd, u64, usize),
     /// percore: a multishot socket receive into provided buffers.
     RecvMultishot(MultishotRecv),
+    /// percore: a socket send from a buffer the source owns until the send
+    /// is resolved (see `Reactor::send_owned`); `.1` is where the bytes to
+    /// send start.
+    SendOwned(Vec<u8>, usize),
     #[cfg(feature = "bench")]
     Noop,
 }
@@ -329,6 +333,18 @@ impl Source {
             SourceType::RecvMultishot(state) => state,
             other => panic!("not a multishot receive: {other:?}"),
         })
+    }
+
+    /// percore: takes the buffer of a resolved owned send, with where its
+    /// unsent bytes start (see `Reactor::send_owned`).
+    pub(crate) fn take_send_buffer(&self) -> Option<(Vec<u8>, usize)> {
+        match std::mem::replace(&mut self.inner.borrow_mut().source_type, SourceType::Invalid) {
+            SourceType::SendOwned(buf, start) => Some((buf, start)),
+            other => {
+                self.inner.borrow_mut().source_type = other;
+                None
+            }
+        }
     }
 
     pub(super) fn is_installed(&self) -> Option<bool> {

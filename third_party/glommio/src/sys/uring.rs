@@ -81,6 +81,9 @@ enum UringOpDescriptor {
     SockRecvMsg(usize, i32),
     /// percore: a multishot receive into buffer group `.0`.
     RecvMultishot(u16),
+    /// percore: a send of `.1` bytes at `.0`, resolved within the
+    /// `io_uring_enter` that submits it (see `Reactor::send_owned`).
+    SendOwned(*const u8, usize),
     Nop,
 }
 
@@ -433,6 +436,19 @@ fn fill_sqe<F>(
                     };
                 });
             }
+            UringOpDescriptor::SendOwned(ptr, len) => {
+                // `MSG_DONTWAIT` makes io_uring fail the send with `EAGAIN`
+                // rather than wait for room (`REQ_F_NOWAIT`), and
+                // `MSG_WAITALL` makes a short send a failure that reports
+                // the bytes sent: either way a completion is posted, so
+                // `IOSQE_CQE_SKIP_SUCCESS` leaves none only for a send that
+                // went out whole, inline, before the call that submitted it
+                // returned.
+                let buf = std::slice::from_raw_parts(ptr, len);
+                let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_WAITALL | MsgFlags::MSG_NOSIGNAL;
+                sqe.prep_send(op.fd, buf, flags);
+                sqe.raw_mut().flags |= IOSQE_CQE_SKIP_SUCCESS;
+            }
             UringOpDescriptor::RecvMultishot(group) => {
                 // A receive with no buffer of its own (`IOSQE_BUFFER_SELECT`;
                 // `set_flags` below adds the descriptor's flags to it) and
@@ -452,6 +468,8 @@ fn fill_sqe<F>(
     }
 }
 
+/// `IOSQE_CQE_SKIP_SUCCESS` (Linux 5.17): no completion unless it fails.
+const IOSQE_CQE_SKIP_SUCCESS: u8 = 1 << 6;
 /// `IORING_RECV_MULTISHOT` (`sqe->ioprio` of a receive, Linux 6.0).
 const IORING_RECV_MULTISHOT: u16 = 1 << 1;
 /// `IORING_CQE_F_BUFFER`: the completion names a provided buffer in its
@@ -810,7 +828,13 @@ pub(crate) trait UringCommon {
                 }
             }
         }
-        completed
+        completed + self.resolve_owned_sends(woke)
+    }
+
+    /// percore: resolves the owned sends that completed without a
+    /// completion (see `SleepableRing`); returns how many.
+    fn resolve_owned_sends(&mut self, _woke: &mut usize) -> usize {
+        0
     }
 
     /// It is important to process cancellations as soon as we see them,
@@ -1012,6 +1036,10 @@ struct SleepableRing {
     /// (`Reactor::enable_recv_multishot`). After `ring`, so it is freed only
     /// once the ring is closed.
     buf_ring: Option<Rc<BufRing>>,
+    /// percore: owned sends placed in the submission ring and not resolved
+    /// yet (see `resolve_owned_sends`). Their sources, not their ids: an id
+    /// is reused as soon as a failed send's completion frees it.
+    owned_sends: Vec<Pin<Rc<RefCell<InnerSource>>>>,
 }
 
 impl SleepableRing {
@@ -1040,6 +1068,7 @@ impl SleepableRing {
             in_kernel: 0,
             defer_taskrun,
             buf_ring: None,
+            owned_sends: Vec::new(),
         })
     }
 
@@ -1426,6 +1455,50 @@ impl UringCommon for SleepableRing {
         })
     }
 
+    /// percore: an owned send is over once the kernel has consumed its
+    /// entry. It either went out whole, leaving no completion, or failed
+    /// (short, `EAGAIN`, an error): then its completion was posted before the
+    /// `io_uring_enter` that submitted it returned, and
+    /// `consume_completion_queue` has just processed it. So once the
+    /// submission ring is empty, every owned send placed in it that still
+    /// has no result went out whole.
+    fn resolve_owned_sends(&mut self, woke: &mut usize) -> usize {
+        if self.owned_sends.is_empty() || self.ring.sq().ready() != 0 {
+            return 0;
+        }
+        let mut resolved = 0;
+        let mut sends = std::mem::take(&mut self.owned_sends);
+        for source in sends.drain(..) {
+            let id = {
+                let inner = source.borrow();
+                match inner.enqueued.as_ref() {
+                    Some(enqueued) if inner.wakers.result.is_none() => enqueued.id,
+                    // Failed: its completion carried the result.
+                    _ => continue,
+                }
+            };
+            let src = self.source_map.borrow_mut().consume_source(id);
+            drop(source);
+            {
+                let mut inner = src.borrow_mut();
+                let sent = match &inner.source_type {
+                    SourceType::SendOwned(buf, start) => buf.len().saturating_sub(*start),
+                    _ => 0,
+                };
+                inner.wakers.result = Some(Ok(sent));
+                if inner.wakers.wake_waiters() {
+                    *woke += 1;
+                }
+            }
+            super::source::recycle(&src);
+            self.in_kernel -= 1;
+            resolved += 1;
+        }
+        // Put back, empty, to keep its capacity.
+        self.owned_sends = sends;
+        resolved
+    }
+
     fn submit_one_event(&mut self, queue: &mut VecDeque<UringDescriptor>) -> Option<bool> {
         // percore: nothing to submit (most calls: every ring's queues are
         // polled several times a turn): no clock read.
@@ -1451,6 +1524,10 @@ impl UringCommon for SleepableRing {
                         move |size| allocator.new_buffer(size),
                         source_map,
                     );
+                    if let UringOpDescriptor::SendOwned(..) = op.args {
+                        let source = source_map[from_user_data(op.user_data)].clone();
+                        self.owned_sends.push(source);
+                    }
                 }
                 Some(true)
             } else {
@@ -1479,6 +1556,15 @@ pub(crate) struct Reactor {
     /// Set by the executor before each non-sleeping poll: is a task queue
     /// runnable already? (see `set_tasks_runnable`)
     tasks_runnable: Cell<bool>,
+    /// percore: socket streams send with owned sends (`send_owned`).
+    ring_send: Cell<bool>,
+    /// percore: a task waits for an owned send queued this turn; the turn
+    /// must not sleep in the call that submits it (a send that goes out
+    /// whole posts no completion to end that sleep).
+    owned_send_awaited: Cell<bool>,
+    /// percore: owned sends that did not go out whole (see
+    /// `note_owned_send_short`).
+    owned_sends_short: Cell<u64>,
 
     link_fd: RawFd,
     /// The ring link armed by the last sleep that armed one (see
@@ -1620,6 +1706,9 @@ impl Reactor {
             latency_preemption_timeout_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             tasks_runnable: Cell::new(true),
+            ring_send: Cell::new(false),
+            owned_send_awaited: Cell::new(false),
+            owned_sends_short: Cell::new(0),
             blocking_thread,
             link_fd,
             link_rings_src: RefCell::new(None),
@@ -2213,8 +2302,14 @@ impl Reactor {
         // with a cancellation among them: it completes at once, so the call
         // that sleeps would return at once, and a turn that cancels something
         // every time would never sleep.
-        let defer_main =
-            preempt_timer().is_none() && woke == 0 && !main_ring.cancellations_pending();
+        // percore: a task waiting for an owned send must learn its result
+        // from the submitting call, which must then not sleep (see
+        // `send_owned`).
+        let send_awaited = self.owned_send_awaited.replace(false);
+        let defer_main = preempt_timer().is_none()
+            && woke == 0
+            && !send_awaited
+            && !main_ring.cancellations_pending();
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -2243,6 +2338,7 @@ impl Reactor {
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt_timer().is_none()
             && (woke == 0)
+            && !send_awaited
             && poll_ring.can_sleep()
             && (if defer_main {
                 main_ring.can_sleep_submitting()
@@ -2362,6 +2458,71 @@ impl Reactor {
     /// nothing and needs no preempt timer. (C)
     pub(crate) fn set_tasks_runnable(&self, runnable: bool) {
         self.tasks_runnable.set(runnable);
+    }
+
+    /// percore: socket streams created from now on send with owned sends
+    /// (`send_owned`) instead of a `send` system call per write.
+    pub(crate) fn enable_ring_send(&self) {
+        self.ring_send.set(true);
+    }
+
+    /// percore: whether socket streams send with owned sends.
+    pub(crate) fn ring_send(&self) -> bool {
+        self.ring_send.get()
+    }
+
+    /// percore: queues `source`'s owned send (`SourceType::SendOwned`) on
+    /// the main ring, submitted with the turn's other entries. It is
+    /// resolved within the `io_uring_enter` that submits it: it goes out
+    /// whole without a completion (`IOSQE_CQE_SKIP_SUCCESS`), or its
+    /// completion reports how much went out (a short send: the socket
+    /// buffer filled up), `EAGAIN` (nothing went out) or the error. The
+    /// source owns the buffer until then, so a stream dropped meanwhile
+    /// frees nothing the kernel reads. No system call of its own: it rides
+    /// on the call the executor makes anyway (the one that sleeps, at low
+    /// load; one per turn for a whole batch, at saturation).
+    pub(crate) fn send_owned(&self, source: &Source) {
+        let op = match &*source.source_type() {
+            SourceType::SendOwned(buf, start) => {
+                let bytes = buf.get(*start..).unwrap_or_default();
+                UringOpDescriptor::SendOwned(bytes.as_ptr(), bytes.len())
+            }
+            _ => unreachable!(),
+        };
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// percore: submits the entries already placed in the main ring's
+    /// submission ring, if any (without waiting): what they name is still
+    /// valid now, and may not be by the executor's next `io_uring_enter`.
+    pub(crate) fn submit_placed(&self) {
+        if let Ok(mut ring) = self.main_ring.try_borrow_mut() {
+            if ring.waiting_kernel_submission() > 0 {
+                let _ = ring.submit_sqes();
+            }
+        }
+    }
+
+    /// percore: an owned send came back short, or found the socket buffer
+    /// full: its stream writes the rest the usual way.
+    pub(crate) fn note_owned_send_short(&self) {
+        self.owned_sends_short.set(self.owned_sends_short.get() + 1);
+    }
+
+    /// percore: how many owned sends did not go out whole.
+    pub(crate) fn owned_sends_short(&self) -> u64 {
+        self.owned_sends_short.get()
+    }
+
+    /// percore: a task waits for an owned send's result: the next turn
+    /// submits it without sleeping, so that the task learns it at once.
+    pub(crate) fn note_owned_send_awaited(&self) {
+        self.owned_send_awaited.set(true);
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
