@@ -20,7 +20,8 @@
 #         WARMUP=3          seconds of the same load before each measured run
 #         ROUNDS=1          alternations of the servers per rate (averaged)
 #         SERVERS="nginx floor percore"   (percore is required; percore_coop
-#                           adds percore with IO_URING_DEFER_TASKRUN=0, percore_poll
+#                           adds percore with IO_URING_DEFER_TASKRUN=0, percore_send
+#                           with IO_URING_RING_SEND=0, percore_poll
 #                           with IO_URING_RECV_MULTISHOT=0, see peers.sh)
 #         WORKERS=2         workers per server
 #         THREADS=2         percore-load threads
@@ -137,18 +138,19 @@ awk -F'\t' '
     function fmt(v, f) { return v > 0 ? sprintf(f, v) : "—" }
     function ratio(p, r) { return (p > 0 && r > 0) ? sprintf("%.2f", p / r) : "—" }
     END {
-        printf "| rate | nginx µs/req | floor µs/req | percore µs/req | percore / nginx | percore / floor | p99 ms n/f/p | errors n/f/p | percore_coop µs/req | percore_poll µs/req |\n"
-        printf "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        printf "| rate | nginx µs/req | floor µs/req | percore µs/req | percore / nginx | percore / floor | p99 ms n/f/p | errors n/f/p | percore_coop µs/req | percore_poll µs/req | percore_send µs/req |\n"
+        printf "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for (i = 1; i <= n; i++) {
             k = keys[i]
             un = avg(cpu, k, "nginx"); uf = avg(cpu, k, "floor"); up = avg(cpu, k, "percore")
-            printf "| %s req/s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s | %s | %s |\n", k,
+            printf "| %s req/s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s | %s | %s | %s |\n", k,
                 fmt(un, "%.1f"), fmt(uf, "%.1f"), fmt(up, "%.1f"), ratio(up, un), ratio(up, uf),
                 fmt(avg(p99, k, "nginx"), "%.2f"), fmt(avg(p99, k, "floor"), "%.2f"),
                 fmt(avg(p99, k, "percore"), "%.2f"),
                 (cnt[k, "nginx"] ? err[k, "nginx"] : "—"), (cnt[k, "floor"] ? err[k, "floor"] : "—"),
                 (cnt[k, "percore"] ? err[k, "percore"] : "—"),
-                fmt(avg(cpu, k, "percore_coop"), "%.1f"), fmt(avg(cpu, k, "percore_poll"), "%.1f")
+                fmt(avg(cpu, k, "percore_coop"), "%.1f"), fmt(avg(cpu, k, "percore_poll"), "%.1f"),
+                fmt(avg(cpu, k, "percore_send"), "%.1f")
         }
     }' "$tmp/results.tsv"
 echo

@@ -6,6 +6,8 @@
 #            rings set up as before DEFER_TASKRUN (COOP_TASKRUN), to compare
 #   percore_poll  the same binary with IO_URING_RECV_MULTISHOT=0: reads with
 #            a `recv` and a poll instead of multishot receives, to compare
+#   percore_send  the same binary with IO_URING_RING_SEND=0: writes each
+#            batch of responses with a `send` instead of a ring send
 #   nginx    Debian `nginx-light`, a generated config: the same workers,
 #            pinned the same way, each on its own `reuseport` socket,
 #            `access_log off`, answering percore's exact body for
@@ -38,7 +40,7 @@ need_servers() { # "percore nginx floor"
     local s
     for s in $1; do
         case "$s" in
-            percore|percore_coop|percore_poll) [[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release" ;;
+            percore|percore_coop|percore_poll|percore_send) [[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release" ;;
             floor) [[ -x "$FLOOR_BIN" ]] \
                 || die "$FLOOR_BIN not found: cargo build --release --example floor" ;;
             nginx)
@@ -144,12 +146,13 @@ layout() { # setup
     if [[ "$1" == a ]]; then echo "1 taskset -c 0"; else echo "$WORKERS"; fi
 }
 
-start_percore() { # setup port [IO_URING_DEFER_TASKRUN [IO_URING_RECV_MULTISHOT]]
+start_percore() { # setup port [IO_URING_DEFER_TASKRUN [IO_URING_RECV_MULTISHOT [IO_URING_RING_SEND]]]
     local workers pin
     read -r workers pin <<<"$(layout "$1")"
     # shellcheck disable=SC2086  # $pin is a word list on purpose
     HOST=127.0.0.1 PORT="$2" WORKERS="$workers" RUST_LOG=warn \
         IO_URING_DEFER_TASKRUN="${3:-1}" IO_URING_RECV_MULTISHOT="${4:-1}" \
+        IO_URING_RING_SEND="${5:-1}" \
         $pin "$PERCORE_BIN" >"$tmp/percore.log" 2>&1 &
     server_pid=$!
     wait_port "$2"
@@ -161,6 +164,10 @@ start_percore_coop() { # setup port
 
 start_percore_poll() { # setup port
     start_percore "$1" "$2" 1 0
+}
+
+start_percore_send() { # setup port
+    start_percore "$1" "$2" 1 1 0
 }
 
 start_floor() { # setup port

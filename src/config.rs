@@ -173,6 +173,17 @@ pub struct Config {
           value_parser = clap::builder::BoolishValueParser::new())]
     pub io_uring_recv_multishot: bool,
 
+    /// Send responses through the shard's io_uring instead of with a `send`
+    /// system call each: a connection's responses are queued as one send,
+    /// submitted in the `io_uring_enter` the shard makes anyway (one per
+    /// turn for a whole batch of connections) and resolved within it. What
+    /// does not fit in the socket buffer is written the usual way. `false`
+    /// (or 0) sends with `send`.
+    #[arg(long, env = "IO_URING_RING_SEND", default_value_t = true,
+          action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub io_uring_ring_send: bool,
+
     /// Provided receive buffers per shard for the multishot receives, 2 KiB
     /// each (a power of two, at most 32768). A buffer is held only from the
     /// completion that fills it to the read that copies it out, so this
@@ -267,6 +278,7 @@ mod tests {
         assert_eq!(c.backlog, 4096);
         assert!(c.io_uring_defer_taskrun);
         assert!(c.io_uring_recv_multishot);
+        assert!(c.io_uring_ring_send);
         assert_eq!(c.io_uring_recv_buffers, 512);
         assert!(c.validate(2).is_ok());
     }
@@ -304,6 +316,8 @@ mod tests {
         for off in ["0", "false"] {
             let c = Config::parse_from(["percore", "--io-uring-recv-multishot", off]);
             assert!(!c.io_uring_recv_multishot, "{off}");
+            let c = Config::parse_from(["percore", "--io-uring-ring-send", off]);
+            assert!(!c.io_uring_ring_send, "{off}");
         }
     }
 

@@ -93,7 +93,7 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
         &'static str,
         fn(&ShardSnapshot) -> u64,
     );
-    let per_shard: [PerShard; 11] = [
+    let per_shard: [PerShard; 12] = [
         (
             "percore_connections_active",
             "gauge",
@@ -156,6 +156,12 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
             "gauge",
             "Provided receive buffers holding data not read yet (0 at rest).",
             |s| s.recv_buffers_held,
+        ),
+        (
+            "percore_ring_sends_short_total",
+            "counter",
+            "Ring sends that did not go out whole (a slow reader's socket buffer was full).",
+            |s| s.ring_sends_short,
         ),
     ];
     for (name, kind, help, get) in per_shard {

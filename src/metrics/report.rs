@@ -196,6 +196,7 @@ struct ShardJson<'a> {
     restarts: u64,
     recv_buffers_exhausted: u64,
     recv_buffers_held: u64,
+    ring_sends_short: u64,
 }
 
 fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
@@ -210,6 +211,7 @@ fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
         restarts: s.restarts,
         recv_buffers_exhausted: s.recv_buffers_exhausted,
         recv_buffers_held: s.recv_buffers_held,
+        ring_sends_short: s.ring_sends_short,
     }
 }
 
@@ -315,6 +317,7 @@ mod tests {
             "/shards/0/restarts",
             "/shards/0/recvBuffersExhausted",
             "/shards/0/recvBuffersHeld",
+            "/shards/0/ringSendsShort",
         ] {
             assert!(v.pointer(path).is_some(), "missing {path} in {v}");
         }

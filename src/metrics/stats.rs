@@ -182,6 +182,7 @@ impl ShardStats {
             restarts: 0,
             recv_buffers_exhausted: 0,
             recv_buffers_held: 0,
+            ring_sends_short: 0,
         }
     }
 }
@@ -214,6 +215,11 @@ pub struct ShardSnapshot {
     /// Provided receive buffers holding data not read yet (0 at rest). Set
     /// by the shard when it takes the snapshot.
     pub recv_buffers_held: u64,
+    /// Ring sends (`IO_URING_RING_SEND`) that did not go out whole: the
+    /// client's socket buffer was full, and the rest was written with a poll
+    /// and `send`. A count of slow readers, not an error. Set by the shard
+    /// when it takes the snapshot.
+    pub ring_sends_short: u64,
 }
 
 impl ShardSnapshot {

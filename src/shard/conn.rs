@@ -79,8 +79,11 @@ pub async fn serve(shard: Rc<Shard>, mut stream: TcpStream, slot: usize) {
         head_started: None,
     };
     let linger = run(&shard, &mut stream, &mut conn, slot).await;
+    // The last responses may still be queued on the ring (`send_owned`):
+    // out they go before the close, or the shutdown that starts a linger.
+    let flushed = stream.flush_sent().await.is_ok();
     shard.conns.borrow_mut().remove(slot);
-    if linger {
+    if linger && flushed {
         linger_close(&mut stream, conn.reader.scratch()).await;
     }
     shard.stats.connection_closed();
@@ -103,26 +106,27 @@ pub async fn reject(shard: Rc<Shard>, mut stream: TcpStream) {
 /// The connection loop; returns whether the close should linger.
 async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize) -> bool {
     loop {
+        if conn.wbuf.capacity() == 0 {
+            // The last batch's buffer, back by now: its send went out in the
+            // `io_uring_enter` that also brought this request.
+            keep_output(conn, stream.take_sent());
+        }
         let next = answer_buffered(shard, conn).await;
         if !conn.wbuf.is_empty() {
-            let written = stream.write_all(&conn.wbuf).await;
-            conn.wbuf.clear();
+            // Queued on the ring (or written, without ring sends); the
+            // buffer of the batch before comes back for the next one.
+            let out = std::mem::take(&mut conn.wbuf);
+            let sent = stream.send_owned(out).await;
             conn.body_response_at = None;
-            if written.is_err() {
-                return false;
+            match sent {
+                Ok(previous) => keep_output(conn, previous),
+                Err(_) => return false,
             }
         }
         match next {
             Next::Close => return true,
             Next::Flush => continue,
             Next::Read => {}
-        }
-        if conn.wbuf.capacity() > FLUSH_THRESHOLD_BYTES {
-            // Only a batch past the flush threshold grows the buffer this
-            // far (a pipelined burst, three slow readers' dashboards): give
-            // it back rather than hold it for the connection's life. Batches
-            // below the threshold keep their buffer and allocate nothing.
-            conn.wbuf = Vec::new();
         }
         if conn.reader.spare().is_empty() {
             // Cannot happen with the parser's limits; never spin on it.
@@ -162,6 +166,20 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             }
             Ok(0) | Err(_) => return false,
             Ok(n) => conn.reader.filled(n),
+        }
+    }
+}
+
+/// Makes `buf`, a sent batch's buffer handed back cleared, the output
+/// buffer if the connection has none. Only a batch past the flush threshold
+/// grows a buffer beyond it (a pipelined burst, three slow readers'
+/// dashboards): that one is freed rather than held for the connection's
+/// life. Batches below the threshold reuse their buffer and allocate
+/// nothing.
+fn keep_output(conn: &mut Conn, buf: Option<Vec<u8>>) {
+    if let Some(buf) = buf {
+        if conn.wbuf.capacity() == 0 && buf.capacity() <= FLUSH_THRESHOLD_BYTES {
+            conn.wbuf = buf;
         }
     }
 }

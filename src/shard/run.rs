@@ -78,11 +78,15 @@ pub async fn run(setup: ShardSetup) {
     let recv_multishot = shard.config.io_uring_recv_multishot
         && glommio::executor()
             .enable_recv_multishot(shard.config.io_uring_recv_buffers, RECV_BUFFER_BYTES);
+    if shard.config.io_uring_ring_send {
+        glommio::executor().enable_ring_send();
+    }
     tracing::debug!(
         shard = shard.id,
         core = shard.core,
         defer_taskrun = glommio::executor().defer_taskrun(),
         recv_multishot,
+        ring_send = shard.config.io_uring_ring_send,
         "shard started"
     );
 
@@ -160,6 +164,7 @@ async fn control_messages(
                 let mut snap = shard.stats.snapshot(shard.id, shard.core, cache);
                 snap.recv_buffers_exhausted = glommio::executor().recv_buffers_exhausted();
                 snap.recv_buffers_held = glommio::executor().recv_buffers_held().into();
+                snap.ring_sends_short = glommio::executor().ring_sends_short();
                 if shard
                     .to_control
                     .send(ToControl::Snapshot(Box::new(snap)))

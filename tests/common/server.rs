@@ -37,6 +37,7 @@ pub const SETTING_VARS: &[&str] = &[
     "IO_URING_DEFER_TASKRUN",
     "IO_URING_RECV_MULTISHOT",
     "IO_URING_RECV_BUFFERS",
+    "IO_URING_RING_SEND",
     "RUST_LOG",
 ];
 
@@ -56,15 +57,19 @@ pub fn command(env: &[(&str, &str)], args: &[&str]) -> Command {
 }
 
 /// Removes every setting variable from `cmd`'s environment, then sets `env`.
-/// `PERCORE_TEST_RECV_MULTISHOT`, if set, becomes every server's
-/// `IO_URING_RECV_MULTISHOT` unless `env` names it: CI runs the wire tests
-/// once more with `0`, through the poll + `recv` read path.
+/// `PERCORE_TEST_RECV_MULTISHOT` and `PERCORE_TEST_RING_SEND`, if set,
+/// become every server's `IO_URING_RECV_MULTISHOT` and `IO_URING_RING_SEND`
+/// unless `env` names them: CI runs the wire tests once more with `0`,
+/// through the poll + `recv` read path and the `send` write path.
 fn set_env(cmd: &mut Command, env: &[(&str, &str)]) {
     for var in SETTING_VARS {
         cmd.env_remove(var);
     }
     if let Ok(v) = std::env::var("PERCORE_TEST_RECV_MULTISHOT") {
         cmd.env("IO_URING_RECV_MULTISHOT", v);
+    }
+    if let Ok(v) = std::env::var("PERCORE_TEST_RING_SEND") {
+        cmd.env("IO_URING_RING_SEND", v);
     }
     for (k, v) in env {
         cmd.env(k, v);
