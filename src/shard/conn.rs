@@ -116,11 +116,20 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
             // Queued on the ring (or written, without ring sends); the
             // buffer of the batch before comes back for the next one.
             let out = std::mem::take(&mut conn.wbuf);
+            let large = out.capacity() > FLUSH_THRESHOLD_BYTES;
             let sent = stream.send_owned(out).await;
             conn.body_response_at = None;
             match sent {
                 Ok(previous) => keep_output(conn, previous),
                 Err(_) => return false,
+            }
+            if large {
+                // Wait for it (a turn) and free it now, rather than leave
+                // it with the stream until the next request, which an idle
+                // connection may never send.
+                if stream.flush_sent().await.is_err() {
+                    return false;
+                }
             }
         }
         match next {
