@@ -409,7 +409,9 @@ scale_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1"
 stats_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 export PERCORE_SCALE_PORT=$scale_port HAPROXY_STATS_PORT=$stats_port
 compose --profile scale build haproxy >"$work/haproxy-build.log" 2>&1 || { tail -n 30 "$work/haproxy-build.log"; fail "haproxy image"; }
-docker run --rm --entrypoint haproxy percore-haproxy:latest -v | head -n1
+# `sed -n 1p` reads to the end: `head -n1` closed the pipe early, and the
+# docker client, writing the rest, failed the step under pipefail.
+docker run --rm --entrypoint haproxy percore-haproxy:latest -v | sed -n 1p
 step "docker-compose --profile scale up -d (app1 app2 app3 haproxy)"
 compose --profile scale up -d --no-build app1 app2 app3 haproxy 2>&1 | sed 's/^/  /'
 for s in app1 app2 app3; do
