@@ -231,11 +231,11 @@ impl Reactor {
         self.sys.ring_send()
     }
 
-    /// percore: queues an owned send of `buf[start..]` on `fd` (see
+    /// percore: queues an owned send of `buf` on `fd` (see
     /// `sys::Reactor::send_owned`); the returned source holds `buf` until
     /// the send is resolved.
-    pub(crate) fn send_owned(&self, fd: RawFd, buf: Vec<u8>, start: usize) -> Source {
-        let source = self.new_source(fd, SourceType::SendOwned(buf, start), None);
+    pub(crate) fn send_owned(&self, fd: RawFd, buf: Vec<u8>) -> Source {
+        let source = self.new_source(fd, SourceType::SendOwned(buf), None);
         self.sys.send_owned(&source);
         source
     }

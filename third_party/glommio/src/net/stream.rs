@@ -491,7 +491,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         }
         if self.ring_send {
             let reactor = self.reactor.upgrade().unwrap();
-            self.source_send = Some(reactor.send_owned(self.stream.as_raw_fd(), out, 0));
+            self.source_send = Some(reactor.send_owned(self.stream.as_raw_fd(), out));
             return Poll::Ready(Ok(previous));
         }
         // Not on the ring: the path of a send the ring left short. If it
@@ -506,25 +506,33 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     /// caller takes its buffer back before it writes the next responses, so
     /// that they need no new allocation.
     pub(crate) fn take_sent(&mut self) -> Option<Vec<u8>> {
-        let source = self.source_send.as_ref()?;
-        match source.result() {
-            Some(Ok(n)) => {
-                let (mut buf, start) = source.take_send_buffer()?;
-                if start + n < buf.len() {
-                    // Short: `poll_sent` writes the rest.
-                    if let Some(reactor) = self.reactor.upgrade() {
-                        reactor.note_owned_send_short();
-                    }
-                    self.send_rest = Some((buf, start + n));
-                    self.source_send = None;
-                    return None;
-                }
-                self.source_send = None;
+        // An error stays with the source for `poll_sent` to report.
+        let result = self.source_send.as_ref()?.result()?.ok()?;
+        self.settle_send(Ok(result)).ok().flatten()
+    }
+
+    /// percore: takes the resolved owned send out of the stream with its
+    /// `result`: its buffer, cleared, if it went out whole; `None` if it
+    /// left bytes for `send_rest` (a short send, or `EAGAIN`: the socket
+    /// buffer filled up); or its error.
+    fn settle_send(&mut self, result: io::Result<usize>) -> io::Result<Option<Vec<u8>>> {
+        let Some(mut buf) = self.source_send.take().and_then(|s| s.take_send_buffer()) else {
+            return Ok(None);
+        };
+        let sent = match result {
+            Ok(n) if n >= buf.len() => {
                 buf.clear();
-                Some(buf)
+                return Ok(Some(buf));
             }
-            _ => None,
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(err) => return Err(err),
+        };
+        if let Some(reactor) = self.reactor.upgrade() {
+            reactor.note_owned_send_short();
         }
+        self.send_rest = Some((buf, sent));
+        Ok(None)
     }
 
     /// percore: waits until everything sent before is out of the stream's
@@ -562,29 +570,9 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                 }
                 return Poll::Pending;
             };
-            let Some(source) = self.source_send.take() else {
-                return Poll::Ready(Ok(None));
-            };
-            let Some((mut buf, start)) = source.take_send_buffer() else {
-                return Poll::Ready(Ok(None));
-            };
-            if !matches!(&result, Ok(n) if start + n >= buf.len()) {
-                if let Some(reactor) = self.reactor.upgrade() {
-                    reactor.note_owned_send_short();
-                }
-            }
-            match result {
-                Ok(n) if start + n >= buf.len() => {
-                    buf.clear();
-                    return Poll::Ready(Ok(Some(buf)));
-                }
-                // Short: the socket buffer filled up; the rest goes out the
-                // usual way.
-                Ok(n) => self.send_rest = Some((buf, start + n)),
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    self.send_rest = Some((buf, start))
-                }
-                Err(err) => return Poll::Ready(Err(err)),
+            // Whole: done. Short: the loop writes the rest the usual way.
+            if let Some(buf) = self.settle_send(result)? {
+                return Poll::Ready(Ok(Some(buf)));
             }
         }
     }

@@ -74,10 +74,9 @@ pub(crate) enum SourceType {
     CopyFileRange(RawFd, u64, usize),
     /// percore: a multishot socket receive into provided buffers.
     RecvMultishot(MultishotRecv),
-    /// percore: a socket send from a buffer the source owns until the send
-    /// is resolved (see `Reactor::send_owned`); `.1` is where the bytes to
-    /// send start.
-    SendOwned(Vec<u8>, usize),
+    /// percore: a socket send of a whole buffer the source owns until the
+    /// send is resolved (see `Reactor::send_owned`).
+    SendOwned(Vec<u8>),
     #[cfg(feature = "bench")]
     Noop,
 }
@@ -342,11 +341,11 @@ impl Source {
         })
     }
 
-    /// percore: takes the buffer of a resolved owned send, with where its
-    /// unsent bytes start (see `Reactor::send_owned`).
-    pub(crate) fn take_send_buffer(&self) -> Option<(Vec<u8>, usize)> {
+    /// percore: takes the buffer of a resolved owned send (see
+    /// `Reactor::send_owned`).
+    pub(crate) fn take_send_buffer(&self) -> Option<Vec<u8>> {
         match std::mem::replace(&mut self.inner.borrow_mut().source_type, SourceType::Invalid) {
-            SourceType::SendOwned(buf, start) => Some((buf, start)),
+            SourceType::SendOwned(buf) => Some(buf),
             other => {
                 self.inner.borrow_mut().source_type = other;
                 None

@@ -1483,7 +1483,7 @@ impl UringCommon for SleepableRing {
             {
                 let mut inner = src.borrow_mut();
                 let sent = match &inner.source_type {
-                    SourceType::SendOwned(buf, start) => buf.len().saturating_sub(*start),
+                    SourceType::SendOwned(buf) => buf.len(),
                     _ => 0,
                 };
                 inner.wakers.result = Some(Ok(sent));
@@ -2485,10 +2485,7 @@ impl Reactor {
     /// load; one per turn for a whole batch, at saturation).
     pub(crate) fn send_owned(&self, source: &Source) {
         let op = match &*source.source_type() {
-            SourceType::SendOwned(buf, start) => {
-                let bytes = buf.get(*start..).unwrap_or_default();
-                UringOpDescriptor::SendOwned(bytes.as_ptr(), bytes.len())
-            }
+            SourceType::SendOwned(buf) => UringOpDescriptor::SendOwned(buf.as_ptr(), buf.len()),
             _ => unreachable!(),
         };
         queue_request_into_ring(
