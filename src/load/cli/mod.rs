@@ -14,7 +14,7 @@ mod values;
 pub use common::CommonArgs;
 pub use scenario_args::{
     Engine, HalfStatistic, HealthArgs, MaxArgs, PoolArgs, RateArgs, RecoveryArgs, SeedArgs,
-    SoakArgs, StagesArgs, SweepArgs,
+    SoakArgs, StagesArgs, SweepArgs, ThinkJitterArgs,
 };
 pub use values::{
     parse_cpu_list, parse_duration, parse_pct, parse_stages, parse_tolerance_ms, CpuList, Stage,
@@ -113,5 +113,41 @@ mod tests {
         assert!(Cli::try_parse_from(["percore-load", "soak", "--half-tolerance-ms", "1"]).is_err());
         let err = Cli::try_parse_from(["percore-load", "seed", "--clients", "x"]).unwrap_err();
         assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn think_jitter_is_a_flag_of_the_scenarios_with_think_time_only() {
+        let jitter = |scenario: &str, extra: &[&str]| {
+            let mut argv = vec!["percore-load", scenario];
+            argv.extend_from_slice(extra);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Command::Seed(a)) => Ok(a.jitter.think_jitter),
+                Ok(Command::Stages(a)) => Ok(a.jitter.think_jitter),
+                Ok(Command::Sweep(a)) => Ok(a.jitter.think_jitter),
+                Ok(Command::Soak(a)) => Ok(a.jitter.think_jitter),
+                Ok(other) => panic!("parsed as {other:?}"),
+                Err(e) => Err(e.exit_code()),
+            }
+        };
+        for scenario in ["seed", "stages", "sweep", "soak"] {
+            assert_eq!(jitter(scenario, &[]), Ok(0.0), "{scenario}");
+            assert_eq!(
+                jitter(scenario, &["--think-jitter", "25"]),
+                Ok(25.0),
+                "{scenario}"
+            );
+            assert_eq!(
+                jitter(scenario, &["--think-jitter", "x"]),
+                Err(2),
+                "{scenario}"
+            );
+        }
+        for scenario in ["health", "rate", "max", "recovery"] {
+            assert_eq!(
+                jitter(scenario, &["--think-jitter", "25"]),
+                Err(2),
+                "{scenario}"
+            );
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Each scenario's own flags, one struct per subcommand (with the
-//! connection pool `rate` and `max` share), each flattening [`CommonArgs`].
+//! connection pool `rate` and `max` share, and the think-time jitter of the
+//! closed-loop scenarios), each flattening [`CommonArgs`].
 
 use std::time::Duration;
 
@@ -17,14 +18,24 @@ pub struct SeedArgs {
     /// How long the clients loop.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub jitter: ThinkJitterArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+}
+
+/// `--think-jitter`: what the closed-loop scenarios with think time
+/// (`seed`, `stages`, `sweep`, `soak`) share, declared once so its help and
+/// parsing cannot drift apart between them.
+#[derive(Args, Clone, Debug)]
+pub struct ThinkJitterArgs {
     /// Spread each think time uniformly over ±PCT % of itself (same mean):
     /// clients whose waits converge stop waking in lockstep. 0: off, the
     /// loop exactly as specified.
     #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
     pub think_jitter: f64,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub common: CommonArgs,
 }
 
 /// `health` flags.
@@ -127,11 +138,9 @@ pub struct StagesArgs {
     /// Think time of a virtual user after each response.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     pub think: Duration,
-    /// Spread each think time uniformly over ±PCT % of itself (same mean):
-    /// clients whose waits converge stop waking in lockstep. 0: off, the
-    /// loop exactly as specified.
-    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
-    pub think_jitter: f64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub jitter: ThinkJitterArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -146,11 +155,9 @@ pub struct SweepArgs {
     /// Duration of each step.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub step_duration: Duration,
-    /// Spread each think time uniformly over ±PCT % of itself (same mean):
-    /// clients whose waits converge stop waking in lockstep. 0: off, the
-    /// loop exactly as specified.
-    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
-    pub think_jitter: f64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub jitter: ThinkJitterArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
@@ -165,11 +172,9 @@ pub struct SoakArgs {
     /// Think time after each response (fixed, so both halves see one rate).
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub think: Duration,
-    /// Spread each think time uniformly over ±PCT % of itself (same mean):
-    /// clients whose waits converge stop waking in lockstep. 0: off, the
-    /// loop exactly as specified.
-    #[arg(long, value_name = "PCT", default_value_t = 0.0, value_parser = parse_pct)]
-    pub think_jitter: f64,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub jitter: ThinkJitterArgs,
     /// How long to run.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub duration: Duration,

@@ -22,7 +22,7 @@ pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
         paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Seed,
-        think_jitter_pct: args.think_jitter,
+        think_jitter_pct: args.jitter.think_jitter,
         window_ns: (0, args.duration.as_nanos() as u64),
     };
     let (m, ()) = measured(&setup, 1000, |start, live| {
@@ -41,7 +41,7 @@ pub fn run(args: &SeedArgs) -> Result<RunReport, LoadError> {
     report.notes.push(format!(
         "{} clients, wait max(10, 100 - responses) ms after each response{}",
         args.clients,
-        jitter_note(args.think_jitter)
+        jitter_note(args.jitter.think_jitter)
     ));
     Ok(report)
 }

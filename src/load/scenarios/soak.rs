@@ -27,7 +27,7 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         paths: data_paths(args.clients),
         cycle_paths: false,
         think: Think::Fixed(args.think),
-        think_jitter_pct: args.think_jitter,
+        think_jitter_pct: args.jitter.think_jitter,
         window_ns: (0, end_ns),
     };
     let duration_s = args.duration.as_secs_f64();

@@ -56,7 +56,7 @@ pub fn run(args: &StagesArgs) -> Result<RunReport, LoadError> {
         first_path: 0,
         cycle_paths: false,
         think,
-        think_jitter_pct: args.think_jitter,
+        think_jitter_pct: args.jitter.think_jitter,
         window_ns: (0, end_ns),
         timeout: setup.common.timeout,
     };

@@ -97,7 +97,7 @@ pub fn run(args: &SweepArgs) -> Result<RunReport, LoadError> {
             paths: data_paths(most),
             cycle_paths: false,
             think: Think::Seed,
-            think_jitter_pct: args.think_jitter,
+            think_jitter_pct: args.jitter.think_jitter,
             window_ns: (k as u64 * step_ns, (k as u64 + 1) * step_ns),
         })
         .collect();
@@ -190,8 +190,8 @@ pub fn run(args: &SweepArgs) -> Result<RunReport, LoadError> {
         "each step runs the seed loop (adaptive wait{}) and is judged on its own: the seed's \
          thresholds, with the per-connection bounds scaled by clients/100 (fds above 100 \
          clients, throughput at every step); the seed's 100-client step keeps them as written",
-        if args.think_jitter > 0.0 {
-            format!(", spread ±{} %", args.think_jitter)
+        if args.jitter.think_jitter > 0.0 {
+            format!(", spread ±{} %", args.jitter.think_jitter)
         } else {
             String::new()
         }
