@@ -8,7 +8,8 @@
 //! allocating or buffering.
 
 use super::chunked::ChunkedDecoder;
-use super::request::{BodyFraming, ParseError};
+use super::parse_error::ParseError;
+use super::request::BodyFraming;
 
 /// A body being skipped.
 ///

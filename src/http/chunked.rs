@@ -30,7 +30,7 @@
 //! skipped in bulk): it never buffers, never allocates, and takes any split of
 //! its input.
 
-use super::request::ParseError;
+use super::parse_error::ParseError;
 use super::syntax::{hex_value, is_field_byte, is_qdtext, is_quoted_pair_byte, is_tchar, is_ws};
 
 /// Most hex digits in a chunk-size, leading zeros included; 16 always fit

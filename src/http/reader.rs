@@ -10,7 +10,8 @@
 //! grows only while a partial head fills it, up to the head limit.
 
 use super::body::{BodySkipper, Progress};
-use super::request::{self, Limits, ParseError, RequestHead};
+use super::parse_error::ParseError;
+use super::request::{self, Limits, RequestHead};
 
 /// What the buffered bytes hold next.
 #[derive(Debug)]

@@ -3,8 +3,8 @@
 //! Connection options (§9.3) and `Expect: 100-continue` (RFC 9110 §10.1.1),
 //! with the field-value syntax they need (lists, OWS, digits).
 
-use super::error::ParseError;
 use super::head::{BodyFraming, Version};
+use crate::http::parse_error::ParseError;
 
 /// Facts gathered from the header fields, judged together in [`Fields::framing`].
 #[derive(Default)]

@@ -10,16 +10,16 @@
 //!
 //! Here: [`parse_head`] and the [`Limits`] it applies. `head.rs`: what a
 //! parsed head is ([`RequestHead`], [`Method`], [`Version`], [`BodyFraming`]).
-//! `error.rs`: [`ParseError`] and its statuses. `fields.rs`: the header fields
-//! judged together (Host, framing, persistence). `target.rs`: the
-//! request-target. `tests.rs`: the parser by cases.
+//! [`ParseError`] and its statuses live in `http::parse_error` (re-exported
+//! here). `fields.rs`: the header fields judged together (Host, framing,
+//! persistence). `target.rs`: the request-target. `tests.rs`: the parser by
+//! cases.
 
-mod error;
 mod fields;
 mod head;
 mod target;
 
-pub use error::ParseError;
+pub use crate::http::parse_error::ParseError;
 pub use head::{BodyFraming, Method, RequestHead, Version};
 
 use crate::http::version::{self, Refused};

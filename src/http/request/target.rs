@@ -2,8 +2,8 @@
 //! origin, absolute or asterisk form, and whether an incomplete request line
 //! already shows one longer than the limit.
 
-use super::error::ParseError;
 use super::head::Method;
+use crate::http::parse_error::ParseError;
 
 /// Path of a request-target (RFC 9112 §3.2), without the query.
 pub(super) fn request_path(method: Method, target: &str) -> Result<&str, ParseError> {
