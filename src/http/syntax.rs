@@ -1,8 +1,9 @@
 //! Byte classes of the HTTP grammar (RFC 9110 §5.5, §5.6), shared by the
-//! parsers that check bytes one at a time.
+//! parsers that check bytes one at a time, and [`trim_ows`] for those that
+//! take a field value whole.
 //!
-//! Each is a `match` on one byte, so the chunked decoder's per-byte loop stays
-//! branch-light and allocation-free.
+//! Each class is a `match` on one byte, so the chunked decoder's per-byte
+//! loop stays branch-light and allocation-free.
 
 /// tchar, the bytes of a token (RFC 9110 §5.6.2): method, field name,
 /// chunk-ext-name, unquoted chunk-ext-val.
@@ -13,6 +14,25 @@ pub fn is_tchar(byte: u8) -> bool {
 /// SP / HTAB, the bytes of OWS and BWS (RFC 9110 §5.6.3).
 pub fn is_ws(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t')
+}
+
+/// The slice without its leading and trailing OWS (RFC 9110 §5.6.3:
+/// `OWS = *( SP / HTAB )`), the bytes [`is_ws`] accepts: list elements and
+/// field values are compared without it.
+pub fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s {
+        if !is_ws(*first) {
+            break;
+        }
+        s = rest;
+    }
+    while let [rest @ .., last] = s {
+        if !is_ws(*last) {
+            break;
+        }
+        s = rest;
+    }
+    s
 }
 
 /// Bytes of a field value: field-vchar, SP, HTAB (RFC 9110 §5.5);
@@ -72,5 +92,24 @@ mod tests {
             (hex_value(b'0'), hex_value(b'a'), hex_value(b'F')),
             (Some(0), Some(10), Some(15))
         );
+    }
+
+    /// OWS is SP and HTAB only, taken from both ends and nowhere else.
+    #[test]
+    fn trim_ows_strips_sp_and_htab_at_both_ends_only() {
+        let cases: &[(&[u8], &[u8])] = &[
+            (b"", b""),
+            (b" \t ", b""),
+            (b"chunked", b"chunked"),
+            (b" \tclose\t ", b"close"),
+            (b"keep-alive ,", b"keep-alive ,"),
+            (b"a b", b"a b"),
+            // CR, LF, VT and FF are not OWS (unlike `<[u8]>::trim_ascii`).
+            (b"\r5\n", b"\r5\n"),
+            (b"\x0b5\x0c", b"\x0b5\x0c"),
+        ];
+        for &(input, want) in cases {
+            assert_eq!(trim_ows(input), want, "{input:?}");
+        }
     }
 }

@@ -1,10 +1,12 @@
 //! The header fields of one head, judged together: Host (RFC 9112 §3.2),
 //! Content-Length and Transfer-Encoding into the body framing (§6.1, §6.3),
 //! Connection options (§9.3) and `Expect: 100-continue` (RFC 9110 §10.1.1),
-//! with the field-value syntax they need (lists, OWS, digits).
+//! with the field-value syntax they need (lists, digits; OWS is trimmed by
+//! `syntax::trim_ows`).
 
 use super::head::{BodyFraming, Version};
 use crate::http::parse_error::ParseError;
+use crate::http::syntax::trim_ows;
 
 /// Facts gathered from the header fields, judged together in [`Fields::framing`].
 #[derive(Default)]
@@ -114,17 +116,6 @@ fn list_elements(value: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b',')
         .map(trim_ows)
         .filter(|e| !e.is_empty())
-}
-
-/// Strip optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// `1*DIGIT` as u64 (RFC 9110 §8.6); None if empty, non-digit, or overflowing.
