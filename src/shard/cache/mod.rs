@@ -116,30 +116,6 @@ impl Cache {
         &mut entry.body
     }
 
-    /// The shard's path: a fresh body and `true` on a hit; on a miss, stores a new entry whose body
-    /// `fill` writes into a cleared buffer, and returns it with `false`. Counts exactly one hit or miss.
-    /// If `fill` panics, the half-written entry is left stale (never served).
-    pub fn get_or_insert_with(
-        &mut self,
-        key: &[u8],
-        now_ms: u64,
-        fill: impl FnOnce(&mut Vec<u8>),
-    ) -> (&[u8], bool) {
-        let hash = self.hasher.hash_one(key);
-        if let Some(slot) = self.lookup(hash, key, now_ms) {
-            return (&self.slab[slot].body, true);
-        }
-        // The key is absent now: the lookup removed it if it had expired.
-        let Some(slot) = self.store(hash, key) else {
-            self.scratch.clear();
-            fill(&mut self.scratch);
-            return (&self.scratch, false);
-        };
-        fill(&mut self.slab[slot].body);
-        self.slab[slot].expires_at_ms = self.expiry_ms(now_ms);
-        (&self.slab[slot].body, false)
-    }
-
     /// Number of entries stored.
     pub fn len(&self) -> usize {
         self.len
@@ -270,6 +246,34 @@ impl Cache {
             old_head => self.slab[old_head as usize].prev = slot as u32,
         }
         self.head = slot as u32;
+    }
+
+    /// [`Cache::get`] and, on a miss, [`Cache::insert`] in one call, for the tests: a fresh
+    /// body and `true` on a hit; on a miss, stores a new entry whose body `fill` writes into a
+    /// cleared buffer, and returns it with `false`. Counts exactly one hit or miss. If `fill`
+    /// panics, the half-written entry is left stale (never served). The shard does not use it:
+    /// its miss path awaits the simulated origin between the lookup and the fill, and must not
+    /// hold the cache's borrow across that await, so it calls `get`, then `insert`.
+    #[cfg(test)]
+    fn get_or_insert_with(
+        &mut self,
+        key: &[u8],
+        now_ms: u64,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> (&[u8], bool) {
+        let hash = self.hasher.hash_one(key);
+        if let Some(slot) = self.lookup(hash, key, now_ms) {
+            return (&self.slab[slot].body, true);
+        }
+        // The key is absent now: the lookup removed it if it had expired.
+        let Some(slot) = self.store(hash, key) else {
+            self.scratch.clear();
+            fill(&mut self.scratch);
+            return (&self.scratch, false);
+        };
+        fill(&mut self.slab[slot].body);
+        self.slab[slot].expires_at_ms = self.expiry_ms(now_ms);
+        (&self.slab[slot].body, false)
     }
 
     /// Slab capacity and hash table allocation size, in bytes.

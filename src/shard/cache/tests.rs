@@ -9,7 +9,8 @@ fn put(cache: &mut Cache, key: &[u8], now_ms: u64, body: &[u8]) {
     cache.insert(key, now_ms).extend_from_slice(body);
 }
 
-/// The shard's call shape: returning the borrow from a function compiles (no NLL case #3).
+/// Returning the borrow of [`Cache::get_or_insert_with`] from a function compiles (no NLL
+/// problem case #3).
 fn get_or_fill<'a>(
     cache: &'a mut Cache,
     key: &[u8],
