@@ -38,7 +38,7 @@ pub struct Cli {
 /// The scenarios.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// The seed's first test: each client loops GET /api/data/client-<i> on
+    /// The seed's first test: each client loops `GET /api/data/client-<i>` on
     /// its own keep-alive connection, waiting max(10, 100 - responses) ms
     /// between requests.
     Seed(SeedArgs),

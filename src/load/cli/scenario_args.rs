@@ -94,7 +94,7 @@ pub struct PoolArgs {
     /// sending back to back).
     #[arg(long, default_value_t = 100)]
     pub connections: usize,
-    /// Distinct ids requested (/api/data/client-0 .. client-<ids-1>); each
+    /// Distinct ids requested (`/api/data/client-0` .. `client-<ids-1>`); each
     /// connection cycles through all of them, the starts spread evenly.
     #[arg(long, default_value_t = 100)]
     pub ids: usize,

@@ -26,8 +26,8 @@ const WINDOW_NS: u64 = 1_000_000_000;
 const RECOVERED_FACTOR: f64 = 1.2;
 
 /// Time from `burst_end_ns` until the p99 of the following second is within
-/// [`RECOVERED_FACTOR`] of `baseline_p99_ms`; `None` if it never is before
-/// `end_ns`.
+/// `RECOVERED_FACTOR` (1.2×) of `baseline_p99_ms`; `None` if it never is
+/// before `end_ns`.
 pub fn recovery_ns(
     recorder: &Recorder,
     baseline_p99_ms: f64,
