@@ -2,7 +2,8 @@
 //!
 //! The vendored glommio (`third_party/glommio/PATCHED.md`) parks with fewer
 //! system calls: it submits the main ring's entries in the call that sleeps,
-//! keeps its preemption and latency-ring timers armed across turns, and orders
+//! keeps its throughput and latency-ring timers armed across turns, preempts at
+//! a deadline read from the clock instead of a kernel timer, and orders
 //! "I am going to sleep" against remote wakers with fences instead of a
 //! `membarrier`. Each of those can lose a wake-up if done wrong: an executor
 //! that sleeps with no timer armed although a timer is due, or that misses a
@@ -105,6 +106,10 @@ macro_rules! on_both_rings {
 mod woken_task;
 use woken_task::timer_due_while_a_woken_task_runs_wakes_its_task;
 
+#[path = "wakeup/preempt.rs"]
+mod preempt;
+use preempt::{always_runnable_task_lets_a_timer_fire, busy_task_yields_to_another_task_queue};
+
 on_both_rings!(
     timer_due_while_parking_after_a_network_wake_is_never_lost,
     timer_due_while_a_woken_task_runs_wakes_its_task,
@@ -112,6 +117,8 @@ on_both_rings!(
     shared_channel_wakes_a_parked_executor,
     foreign_thread_waker_wakes_a_parked_executor,
     blocking_pool_result_wakes_a_parked_executor,
+    busy_task_yields_to_another_task_queue,
+    always_runnable_task_lets_a_timer_fire,
 );
 
 /// A glommio executor for a test, unpinned, its main ring set up as `ring`

@@ -281,9 +281,24 @@ impl Reactor {
         self.sys.task_queue_io_stats(handle)
     }
 
+    /// Should the running task queue yield? Either the latency ring holds a
+    /// completion (a user timer fell due, another thread woke us) or the
+    /// turn's preempt deadline has passed (a clock read). (E)
     #[inline(always)]
     pub(crate) fn need_preempt(&self) -> bool {
+        self.latency_ring_pending() || self.sys.preempt_deadline_passed()
+    }
+
+    /// The latency ring holds a completion: two loads, no clock read.
+    #[inline(always)]
+    pub(crate) fn latency_ring_pending(&self) -> bool {
         unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) }
+    }
+
+    /// The turn's preempt deadline has passed (one clock read). (E)
+    #[inline(always)]
+    pub(crate) fn preempt_deadline_passed(&self) -> bool {
+        self.sys.preempt_deadline_passed()
     }
 
     pub(crate) fn id(&self) -> usize {

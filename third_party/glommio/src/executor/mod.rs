@@ -1358,7 +1358,11 @@ impl LocalExecutor {
         let mut ran = false;
         loop {
             self.reactor.sys.install_eventfd();
-            if self.need_preempt() {
+            // (E) The deadline, set by the poll just before this turn, is
+            // read only once something ran (it costs a clock read).
+            if self.reactor.latency_ring_pending()
+                || (ran && self.reactor.preempt_deadline_passed())
+            {
                 // A latency-ring completion (a timer, the eventfd) that came
                 // after the last poll preempts us before anything ran. Report
                 // a runnable task queue as work done anyway: the caller parks
@@ -1414,6 +1418,7 @@ impl LocalExecutor {
             let mut tasks_executed_this_loop = 0;
             loop {
                 let mut queue_ref = queue.borrow_mut();
+                // (E) One clock read per task: the preempt deadline.
                 if self.need_preempt() || queue_ref.yielded() {
                     break;
                 }
@@ -1516,8 +1521,6 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
-                let runnable = !this.queues.borrow().active_executors.is_empty();
-                this.reactor.sys.set_tasks_runnable(runnable);
                 this.parker
                     .poll_io(|| Some(this.preempt_timer_duration()))
                     .expect("Failed to poll io! This is actually pretty bad!");

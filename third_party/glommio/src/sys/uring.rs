@@ -1545,18 +1545,24 @@ pub(crate) struct Reactor {
     latency_ring: RefCell<SleepableRing>,
     poll_ring: RefCell<PollRing>,
 
-    /// The timeout armed on the latency ring (preemption or the next user
-    /// timer) and the instant it fires. Kept across turns while it is still
-    /// pending and fires no later than needed (C): re-arming it costs an
-    /// `io_uring_enter` on the latency ring (cancel + timeout).
-    latency_preemption_timeout_src: Cell<Option<(Source, Instant)>>,
+    /// The timeout armed on the latency ring for the next user timer before
+    /// a sleep, and the instant it fires. Kept across turns while it is
+    /// still pending and fires no later than needed (C): re-arming it costs
+    /// an `io_uring_enter` on the latency ring (cancel + timeout). A kept one
+    /// that falls due while a turn runs preempts it. Preemption itself is a
+    /// deadline, not a timer (E).
+    latency_timer_src: Cell<Option<(Source, Instant)>>,
     /// The count-based timeout on the main ring (fires after `ring_depth`
     /// completions and writes the eventfd that preempts). Kept armed until it
     /// fires instead of being cancelled and re-armed every turn.
     throughput_preemption_timeout_src: Cell<Option<Source>>,
-    /// Set by the executor before each non-sleeping poll: is a task queue
-    /// runnable already? (see `set_tasks_runnable`)
-    tasks_runnable: Cell<bool>,
+    /// (E) When the running turn must yield: set by each non-sleeping `wait`
+    /// to now plus the preempt duration, and read against the clock by
+    /// `need_preempt`. It replaces a preempt timer on the latency ring,
+    /// which cost a kernel entry to arm on most wake-ups at low load and,
+    /// when it fired after its turn ended, a wake-up for nothing. `None`
+    /// until the first such `wait`.
+    preempt_deadline: Cell<Option<Instant>>,
     /// percore: socket streams send with owned sends (`send_owned`).
     ring_send: Cell<bool>,
     /// percore: a task waits for an owned send queued this turn; the turn
@@ -1704,9 +1710,9 @@ impl Reactor {
             main_ring: RefCell::new(main_ring),
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
-            latency_preemption_timeout_src: Cell::new(None),
+            latency_timer_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
-            tasks_runnable: Cell::new(true),
+            preempt_deadline: Cell::new(None),
             ring_send: Cell::new(false),
             owned_send_awaited: Cell::new(false),
             owned_sends_short: Cell::new(0),
@@ -2252,13 +2258,18 @@ impl Reactor {
     /// cancelled and re-armed around every turn (two kernel entries per
     /// turn: cancel + timeout before running, cancel + timeout before
     /// sleeping). It stays armed while it is still pending and fires no later
-    /// than the deadline needed now: the user timer's when sleeping, now plus
-    /// the preempt duration when running. A kept preempt timer thus fires up
-    /// to its duration after it was armed, not after this turn began; a kept
-    /// user timer preempts a running turn when it falls due. A turn with no
-    /// event and no runnable task arms no preempt timer (it runs nothing). A
-    /// timer kept across a sleep with no user timer left wakes the executor
-    /// once, for nothing; cancelling it would cost a kernel entry per park.
+    /// than the user timer's deadline when sleeping; a kept user timer
+    /// preempts a running turn when it falls due. A timer kept across a sleep
+    /// with no user timer left wakes the executor once, for nothing;
+    /// cancelling it would cost a kernel entry per park.
+    ///
+    /// (E, patched for percore) Preemption is not a kernel timer any more: a
+    /// non-sleeping call sets the turn's deadline (now plus the preempt
+    /// duration) and `need_preempt` compares it with the clock. The kernel
+    /// timer cost an `io_uring_enter` on the latency ring on most wake-ups
+    /// at low load (one was armed per turn unless a pending one fired early
+    /// enough), and one that fired after its turn ended woke the executor
+    /// for nothing.
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
@@ -2411,33 +2422,28 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            // (C) A pending timer that preempts no later than a new one would
-            // is kept; a turn that will run nothing (no event, no runnable
-            // task) arms none, else an idle executor would wake for it.
-            let at = Instant::now() + preempt;
-            let idle = woke == 0 && !self.tasks_runnable.get();
-            if !idle && !self.latency_timer_fires_by(at) {
-                self.arm_latency_timer(&mut lat_ring, at);
-                flush_rings!(lat_ring, main_ring)?;
-            }
+            // (E) The turn that follows must yield by then: `need_preempt`
+            // compares this deadline with the clock. No timer is armed.
+            self.preempt_deadline.set(Some(Instant::now() + preempt));
         }
 
         // A Note about `need_preempt`:
         //
         // If in the last call to consume_rings! some events completed, the tail and
         // head would have moved to match. So it does not matter that events were
-        // generated after we registered the timer: since we consumed them here,
+        // generated after the deadline was set: since we consumed them here,
         // need_preempt() should be false at this point. As soon as the next event
-        // in the preempt ring completes, though, then it will be true.
+        // in the latency ring completes (a user timer, the eventfd), though, or
+        // the deadline passes, it will be true.
         Ok(should_sleep)
     }
 
     /// Is the armed latency-ring timer still pending (its completion not
     /// reaped), and does it fire no later than `deadline`? (C)
     fn latency_timer_fires_by(&self, deadline: Instant) -> bool {
-        let armed = self.latency_preemption_timeout_src.take();
+        let armed = self.latency_timer_src.take();
         let fires_by = matches!(&armed, Some((src, at)) if !src.has_result() && *at <= deadline);
-        self.latency_preemption_timeout_src.set(armed);
+        self.latency_timer_src.set(armed);
         fires_by
     }
 
@@ -2446,20 +2452,20 @@ impl Reactor {
     /// submission, never early). The old one, if still in the kernel, is
     /// cancelled by the same submission. (C)
     fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, at: Instant) {
-        drop(self.latency_preemption_timeout_src.take());
+        drop(self.latency_timer_src.take());
         let dur = at.saturating_duration_since(Instant::now());
         let source = lat_ring.prepare_latency_preemption_timer(dur);
         // Place the cancellation in the submission ring now, so the flush
         // that submits the new timer submits it too.
         let _ = lat_ring.consume_cancellation_queue();
-        self.latency_preemption_timeout_src.set(Some((source, at)));
+        self.latency_timer_src.set(Some((source, at)));
     }
 
-    /// Told by the executor before each non-sleeping poll: is a task queue
-    /// runnable already? If not, and the poll finds no event, the turn runs
-    /// nothing and needs no preempt timer. (C)
-    pub(crate) fn set_tasks_runnable(&self, runnable: bool) {
-        self.tasks_runnable.set(runnable);
+    /// Has the running turn reached the deadline set by the last
+    /// non-sleeping `wait`? One clock read (vDSO). (E)
+    #[inline]
+    pub(crate) fn preempt_deadline_passed(&self) -> bool {
+        matches!(self.preempt_deadline.get(), Some(at) if Instant::now() >= at)
     }
 
     /// percore: socket streams created from now on send with owned sends
