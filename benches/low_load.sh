@@ -18,7 +18,8 @@
 # Env:    RATES="1000 3000 10000"   arrival rates, requests/s
 #         DURATION=20       measured seconds per run
 #         WARMUP=3          seconds of the same load before each measured run
-#         ROUNDS=1          alternations of the servers per rate (averaged)
+#         ROUNDS=1          alternations of the servers per rate (averaged; with 2 or
+#                           more, percore's ratio to each peer per round and its median)
 #         SERVERS="nginx floor percore"   (percore is required; percore_coop
 #                           adds percore with IO_URING_DEFER_TASKRUN=0, percore_send
 #                           with IO_URING_RING_SEND=0, percore_poll
@@ -152,6 +153,36 @@ awk -F'\t' '
                 fmt(avg(cpu, k, "percore_coop"), "%.1f"), fmt(avg(cpu, k, "percore_poll"), "%.1f"),
                 fmt(avg(cpu, k, "percore_send"), "%.1f")
         }
+    }' "$tmp/results.tsv"
+
+# Per round, percore against each peer measured in the same round (minutes
+# apart at most, so a machine that slows down slows both): the ratios, their
+# median, and in how many rounds percore cost no more. The averages above can
+# hide a round the machine ran slow for one server only.
+echo
+awk -F'\t' '
+    { k = $1; if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
+      cpu[k, $2, $3] = $5; if ($3 > rounds) rounds = $3 }
+    function median(v, m,   i, j, t) {
+        for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
+    }
+    function paired(k, peer,   r, m, v, list, le) {
+        m = 0; list = ""; le = 0
+        for (r = 1; r <= rounds; r++)
+            if (cpu[k, "percore", r] > 0 && cpu[k, peer, r] > 0) {
+                v[++m] = cpu[k, "percore", r] / cpu[k, peer, r]
+                list = list (m > 1 ? " " : "") sprintf("%.2f", v[m])
+                if (v[m] <= 1) le++
+            }
+        return m ? sprintf("%s | %.2f | %d of %d", list, median(v, m), le, m) : "— | — | —"
+    }
+    END {
+        if (rounds < 2) exit
+        printf "| rate | percore / nginx, each round | median | percore ≤ nginx | percore / floor, each round | median | percore ≤ floor |\n"
+        printf "| ---: | --- | ---: | ---: | --- | ---: | ---: |\n"
+        for (i = 1; i <= n; i++)
+            printf "| %s req/s | %s | %s |\n", keys[i], paired(keys[i], "nginx"), paired(keys[i], "floor")
     }' "$tmp/results.tsv"
 echo
 echo "µs/req: server utime+stime (all its processes and threads, /proc/<pid>/stat) over the run"
