@@ -13,10 +13,12 @@
 //!   buffer, then `Response::write` (throughput in response bytes);
 //! - `cache/*`: a hit, and insert-with-eviction at capacity (capacity 1000,
 //!   keys cycling over 2000, so every insert evicts the LRU entry);
-//! - `stats/*`: `ShardStats::record_response` (one histogram record) and
-//!   `Merged::from_shards` over 2 shards (what `/api/metrics` pays);
-//! - `request/hit_user_space`: parse + cache hit + response + record, i.e.
-//!   all the user-space work of one keep-alive request except the syscalls.
+//! - `stats/*`: `ShardStats::record_response` (two counters, one histogram
+//!   record) and `Merged::from_shards` over 2 shards (what `/api/metrics`
+//!   pays);
+//! - `request/hit_user_space`: parse + cache hit + response + route class +
+//!   record, i.e. all the user-space work of one keep-alive request except
+//!   the syscalls.
 //!
 //! Buffers are allocated once and reused across iterations, as the server
 //! does per connection. Times are per request (per element); criterion
@@ -35,6 +37,7 @@ use percore::http::response::{Persistence, Response, Status};
 use percore::metrics::stats::{Merged, ShardStats};
 use percore::shard::cache::{Cache, CacheStats};
 use percore::shard::payload;
+use percore::shard::routes::RouteClass;
 
 /// The server's default limits (see `config.rs`): 16 KiB head, 64 fields,
 /// 8 KiB URI, 1 MiB body.
@@ -198,7 +201,7 @@ fn stats(c: &mut Criterion) {
         b.iter(|| {
             // Latencies 1..=64 µs, the range a keep-alive hit falls in.
             latency_us = (latency_us + 7) & 63;
-            shard.record_response(Status::Ok, black_box(latency_us + 1));
+            shard.record_response(RouteClass::Data, Status::Ok, black_box(latency_us + 1));
         })
     });
 
@@ -210,7 +213,7 @@ fn stats(c: &mut Criterion) {
         .map(|id| {
             let s = ShardStats::new();
             for n in 0..100_000u64 {
-                s.record_response(Status::Ok, 1 + (n * 7919) % 10_000);
+                s.record_response(RouteClass::Data, Status::Ok, 1 + (n * 7919) % 10_000);
             }
             s.snapshot(id, id, CacheStats::default())
         })
@@ -256,7 +259,8 @@ fn request(c: &mut Criterion) {
                 .get(client_id.as_bytes(), clock.now_ms())
                 .expect("cached");
             Response::new(Status::Ok).write(&mut out, clock.date(), body);
-            stats.record_response(Status::Ok, started.elapsed().as_micros() as u64);
+            let route = RouteClass::of_path(head.path);
+            stats.record_response(route, Status::Ok, started.elapsed().as_micros() as u64);
             black_box(out.len())
         })
     });

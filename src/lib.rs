@@ -83,7 +83,8 @@
 //! 6. `http/response.rs`, `Response::write`: the head and body appended to
 //!    the output buffer.
 //! 7. Back in `conn.rs`: `metrics/stats.rs`, `ShardStats::record_response`,
-//!    counts it; one write sends every response of the batch.
+//!    counts it by status and by route class (`routes.rs`,
+//!    `RouteClass::of_path`); one write sends every response of the batch.
 //!
 //! `/api/metrics` and `/metrics` leave the shard: `Shard::metrics` asks the
 //! control executor, which gathers every shard's snapshot, merges them

@@ -244,6 +244,53 @@ fn metrics_request_count_is_exact() {
     assert_eq!(v["requests"]["total"], 39, "{v}");
 }
 
+/// `requests.byRoute` counts each request under the class of its path,
+/// whatever its answer: data (a 405 too), health, metrics (both formats,
+/// this request included) and other (the dashboard, a 404, an unparsable
+/// request); the classes add up to `requests.total`, per shard as well.
+#[test]
+fn metrics_count_requests_by_route() {
+    let server = Server::start(&[("WORKERS", "2")], &[]);
+    let mut c = Client::connect(server.addr());
+    for path in ["/api/data/a", "/api/data/b", "/api/data/a"] {
+        assert_eq!(c.get(path).status, 200, "{path}");
+    }
+    c.send("POST /api/data/a HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(c.read().status, 405);
+    for (path, status) in [
+        ("/api/health", 200),
+        ("/api/health", 200),
+        ("/dashboard", 200),
+        ("/nope", 404),
+        ("/metrics", 200),
+    ] {
+        assert_eq!(c.get(path).status, status, "{path}");
+    }
+    let mut bad = Client::connect(server.addr());
+    bad.send("NOT HTTP\r\n\r\n");
+    assert_eq!(bad.read().status, 400);
+    let v = c.get("/api/metrics").json();
+    assert_eq!(
+        v["requests"]["byRoute"],
+        json!({"data": 4, "health": 2, "metrics": 2, "other": 3}),
+        "{v}"
+    );
+    assert_eq!(v["requests"]["total"], 11, "{v}");
+    for class in ["data", "health", "metrics", "other"] {
+        let per_shard: u64 = v["shards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["requests"]["byRoute"][class].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            Some(per_shard),
+            v["requests"]["byRoute"][class].as_u64(),
+            "{class}: {v}"
+        );
+    }
+}
+
 /// Cache counters follow LRU exactly: with capacity 2, the sequence
 /// a a b c a gives 1 hit, 4 misses, 2 evictions, 2 entries, hit rate 0.2.
 #[test]
@@ -296,10 +343,14 @@ fn prometheus_metrics() {
         lines.contains(&"percore_http_requests_total{shard=\"0\",status=\"200\"} 2"),
         "{text}"
     );
-    assert!(
-        lines.contains(&"# TYPE percore_http_request_duration_seconds histogram"),
-        "{text}"
-    );
+    for line in [
+        "percore_http_route_requests_total{shard=\"0\",route=\"data\"} 1",
+        "percore_http_route_requests_total{shard=\"0\",route=\"metrics\"} 1",
+        "percore_http_route_requests_total{shard=\"0\",route=\"health\"} 0",
+        "# TYPE percore_http_request_duration_seconds histogram",
+    ] {
+        assert!(lines.contains(&line), "no {line:?} in {text}");
+    }
     assert!(metric_value(&text, "percore_http_request_duration_seconds_count") >= 1.0);
     assert!(metric_value(&text, "process_cpu_seconds_total") >= 0.0);
     assert!(metric_value(&text, "process_resident_memory_bytes") > 0.0);

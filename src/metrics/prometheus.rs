@@ -11,6 +11,7 @@ use hdrhistogram::Histogram;
 use crate::http::response::Status;
 use crate::metrics::report::ProcessInfo;
 use crate::metrics::stats::{Merged, ShardSnapshot};
+use crate::shard::routes::RouteClass;
 
 /// Upper bounds of the latency buckets, seconds: 50 µs to 10 s.
 pub const LATENCY_BUCKETS_SECONDS: [f64; 17] = [
@@ -75,6 +76,24 @@ pub fn render(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
                     status.code()
                 );
             }
+        }
+    }
+
+    let name = "percore_http_route_requests_total";
+    header(
+        &mut out,
+        name,
+        "counter",
+        "HTTP responses sent, by shard and route class of the request's path: data (/api/data/...), health, metrics (/api/metrics, /metrics), other.",
+    );
+    for s in shards {
+        for (route, n) in RouteClass::ALL.iter().zip(&s.requests_by_route) {
+            let _ = writeln!(
+                out,
+                "{name}{{shard=\"{}\",route=\"{}\"}} {n}",
+                s.shard_id,
+                route.name()
+            );
         }
     }
 
@@ -233,7 +252,7 @@ mod tests {
     fn buckets_are_cumulative_and_complete() {
         let a = ShardStats::new();
         for us in [40, 90, 900, 2_000, 20_000_000] {
-            a.record_response(Status::Ok, us);
+            a.record_response(RouteClass::Data, Status::Ok, us);
         }
         let merged = Merged::from_shards(vec![a.snapshot(0, 0, CacheStats::default())]);
         let info = ProcessInfo {
@@ -254,6 +273,12 @@ mod tests {
         assert_eq!(bucket("10"), 4);
         assert_eq!(bucket("+Inf"), 5);
         assert!(text.contains("percore_http_requests_total{shard=\"0\",status=\"200\"} 5\n"));
+        for (route, n) in [("data", 5), ("health", 0), ("metrics", 0), ("other", 0)] {
+            let line =
+                format!("percore_http_route_requests_total{{shard=\"0\",route=\"{route}\"}} {n}\n");
+            assert!(text.contains(&line), "missing {line} in {text}");
+        }
+        assert!(text.contains("# TYPE percore_http_route_requests_total counter\n"));
         assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
     }
 }

@@ -15,6 +15,7 @@ use crate::http::response::Status;
 use crate::metrics::process::ProcessStats;
 use crate::metrics::stats::{hit_rate, ConnectionStats, Merged, ShardSnapshot};
 use crate::shard::cache::CacheStats;
+use crate::shard::routes::RouteClass;
 
 /// Figures of the process that are not the shards' own.
 #[derive(Clone, Copy, Debug)]
@@ -91,9 +92,12 @@ impl From<&CacheStats> for CacheJson {
 struct RequestsJson {
     total: u64,
     by_status: BTreeMap<u16, u64>,
+    /// Every class, zeros included, so a client finds its key from the
+    /// first reading on.
+    by_route: BTreeMap<&'static str, u64>,
 }
 
-fn requests_json(by_status: &[u64]) -> RequestsJson {
+fn requests_json(by_status: &[u64], by_route: &[u64]) -> RequestsJson {
     let by_status: BTreeMap<u16, u64> = Status::ALL
         .iter()
         .zip(by_status)
@@ -103,6 +107,11 @@ fn requests_json(by_status: &[u64]) -> RequestsJson {
     RequestsJson {
         total: by_status.values().sum(),
         by_status,
+        by_route: RouteClass::ALL
+            .iter()
+            .zip(by_route)
+            .map(|(r, n)| (r.name(), *n))
+            .collect(),
     }
 }
 
@@ -203,7 +212,7 @@ fn shard_json(s: &ShardSnapshot) -> ShardJson<'_> {
     ShardJson {
         id: s.shard_id,
         core: s.core,
-        requests: requests_json(&s.requests_by_status),
+        requests: requests_json(&s.requests_by_status, &s.requests_by_route),
         connections: &s.connections,
         active_requests: s.active_requests,
         cache: CacheJson::from(&s.cache),
@@ -233,7 +242,7 @@ pub fn json(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
             external: 0,
         },
         cache: CacheJson::from(&merged.cache),
-        requests: requests_json(&merged.requests_by_status),
+        requests: requests_json(&merged.requests_by_status, &merged.requests_by_route),
         latency: LatencyJson {
             histogram_us: Some(histogram_pairs(&merged.latency_us)),
             ..latency_json(&merged.latency_us)
@@ -265,8 +274,8 @@ mod tests {
     #[test]
     fn json_has_every_path() {
         let a = ShardStats::new();
-        a.record_response(Status::Ok, 100);
-        a.record_response(Status::NotFound, 2000);
+        a.record_response(RouteClass::Data, Status::Ok, 100);
+        a.record_response(RouteClass::Other, Status::NotFound, 2000);
         let merged = Merged::from_shards(vec![a.snapshot(0, 0, CacheStats::default())]);
         let info = ProcessInfo {
             stats: crate::metrics::process::read(),
@@ -292,6 +301,10 @@ mod tests {
             "/requests/total",
             "/requests/byStatus/200",
             "/requests/byStatus/404",
+            "/requests/byRoute/data",
+            "/requests/byRoute/health",
+            "/requests/byRoute/metrics",
+            "/requests/byRoute/other",
             "/latency/p50",
             "/latency/p95",
             "/latency/p99",
@@ -310,6 +323,10 @@ mod tests {
             "/shards/0/id",
             "/shards/0/core",
             "/shards/0/requests/total",
+            "/shards/0/requests/byRoute/data",
+            "/shards/0/requests/byRoute/health",
+            "/shards/0/requests/byRoute/metrics",
+            "/shards/0/requests/byRoute/other",
             "/shards/0/connections/active",
             "/shards/0/activeRequests",
             "/shards/0/cache/hitRate",
@@ -322,6 +339,14 @@ mod tests {
             assert!(v.pointer(path).is_some(), "missing {path} in {v}");
         }
         assert_eq!(v["requests"]["total"], 2);
+        assert_eq!(
+            v["requests"]["byRoute"],
+            serde_json::json!({"data": 1, "health": 0, "metrics": 0, "other": 1})
+        );
+        assert_eq!(
+            v["shards"][0]["requests"]["byRoute"],
+            v["requests"]["byRoute"]
+        );
         assert_eq!(v["latency"]["max"].as_f64().unwrap(), 2.0);
         assert_eq!(
             v["latency"]["histogramUs"],

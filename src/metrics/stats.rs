@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::http::response::Status;
 use crate::shard::cache::CacheStats;
+use crate::shard::routes::RouteClass;
 
 /// Highest latency the histograms track, in µs (one hour); larger values
 /// are clamped to it rather than lost.
@@ -58,6 +59,7 @@ impl ConnectionStats {
 /// Live counters of one shard, updated on its request path.
 pub struct ShardStats {
     requests_by_status: [Cell<u64>; Status::ALL.len()],
+    requests_by_route: [Cell<u64>; RouteClass::ALL.len()],
     accepted: Cell<u64>,
     closed: Cell<u64>,
     rejected: Cell<u64>,
@@ -78,6 +80,7 @@ impl ShardStats {
     pub fn new() -> Self {
         ShardStats {
             requests_by_status: Default::default(),
+            requests_by_route: Default::default(),
             accepted: Cell::new(0),
             closed: Cell::new(0),
             rejected: Cell::new(0),
@@ -94,10 +97,13 @@ impl ShardStats {
         *self.spare_latency_us.borrow_mut() = Some(spare);
     }
 
-    /// One response written, with its server-side latency.
-    pub fn record_response(&self, status: Status, latency_us: u64) {
+    /// One response written to a request of class `route`, with its
+    /// server-side latency.
+    pub fn record_response(&self, route: RouteClass, status: Status, latency_us: u64) {
         let c = &self.requests_by_status[status.index()];
         c.set(c.get() + 1);
+        let r = &self.requests_by_route[route.index()];
+        r.set(r.get() + 1);
         // `saturating_record` clamps outliers instead of failing.
         self.latency_us
             .borrow_mut()
@@ -106,8 +112,8 @@ impl ShardStats {
 
     /// A response already recorded as `old` was replaced, before it was
     /// sent, by an error response `new` (its request's body turned out
-    /// malformed): one request, one count. The latency sample stays, as it
-    /// is the same request's.
+    /// malformed): one request, one count. The latency sample and the route
+    /// count stay, as they are the same request's.
     pub fn replace_response(&self, old: Status, new: Status) {
         let o = &self.requests_by_status[old.index()];
         o.set(o.get().saturating_sub(1));
@@ -166,10 +172,15 @@ impl ShardStats {
         for (dst, src) in requests_by_status.iter_mut().zip(&self.requests_by_status) {
             *dst = src.get();
         }
+        let mut requests_by_route = [0; RouteClass::ALL.len()];
+        for (dst, src) in requests_by_route.iter_mut().zip(&self.requests_by_route) {
+            *dst = src.get();
+        }
         ShardSnapshot {
             shard_id,
             core,
             requests_by_status,
+            requests_by_route,
             connections: ConnectionStats {
                 active: self.active_connections(),
                 accepted: self.accepted.get(),
@@ -196,6 +207,9 @@ pub struct ShardSnapshot {
     pub core: usize,
     /// Responses by status, indexed by [`Status::index`].
     pub requests_by_status: [u64; Status::ALL.len()],
+    /// Responses by the class of the request's path, indexed by
+    /// [`RouteClass::index`]; they add up to the responses by status.
+    pub requests_by_route: [u64; RouteClass::ALL.len()],
     /// Connection counters.
     pub connections: ConnectionStats,
     /// Requests in flight.
@@ -236,6 +250,8 @@ pub struct Merged {
     pub shards: Vec<ShardSnapshot>,
     /// Sum of the shards' responses by status.
     pub requests_by_status: [u64; Status::ALL.len()],
+    /// Sum of the shards' responses by route class.
+    pub requests_by_route: [u64; RouteClass::ALL.len()],
     /// Sum of the shards' connection counters.
     pub connections: ConnectionStats,
     /// Sum of in-flight requests.
@@ -254,6 +270,7 @@ impl Merged {
         shards.sort_by_key(|s| s.shard_id);
         let mut merged = Merged {
             requests_by_status: [0; Status::ALL.len()],
+            requests_by_route: [0; RouteClass::ALL.len()],
             connections: ConnectionStats::default(),
             active_requests: 0,
             cache: CacheStats::default(),
@@ -266,6 +283,13 @@ impl Merged {
                 .requests_by_status
                 .iter_mut()
                 .zip(&s.requests_by_status)
+            {
+                *dst += src;
+            }
+            for (dst, src) in merged
+                .requests_by_route
+                .iter_mut()
+                .zip(&s.requests_by_route)
             {
                 *dst += src;
             }
@@ -289,8 +313,8 @@ impl Merged {
         self.requests_by_status.iter().sum()
     }
 
-    /// Counts one more 200 on `shard_id`: the metrics response being built,
-    /// which the snapshot could not yet contain.
+    /// Counts one more 200 to a metrics request on `shard_id`: the metrics
+    /// response being built, which the snapshot could not yet contain.
     pub fn count_pending_ok(&mut self, shard_id: usize) {
         self.add_pending_ok(shard_id, 1);
     }
@@ -304,9 +328,12 @@ impl Merged {
 
     fn add_pending_ok(&mut self, shard_id: usize, n: i64) {
         let ok = Status::Ok.index();
+        let metrics = RouteClass::Metrics.index();
         self.requests_by_status[ok] = self.requests_by_status[ok].saturating_add_signed(n);
+        self.requests_by_route[metrics] = self.requests_by_route[metrics].saturating_add_signed(n);
         if let Some(s) = self.shards.iter_mut().find(|s| s.shard_id == shard_id) {
             s.requests_by_status[ok] = s.requests_by_status[ok].saturating_add_signed(n);
+            s.requests_by_route[metrics] = s.requests_by_route[metrics].saturating_add_signed(n);
         }
     }
 }
@@ -340,7 +367,7 @@ mod tests {
                     rng ^= rng << 17;
                     // Shards with different latency profiles.
                     let v = 1 + rng % (100 * (id as u64 + 1) * (id as u64 + 1));
-                    stats.record_response(Status::Ok, v);
+                    stats.record_response(RouteClass::Data, Status::Ok, v);
                     one.record(v).unwrap();
                 }
                 stats.snapshot(id, id, CacheStats::default())
@@ -361,12 +388,17 @@ mod tests {
     #[test]
     fn a_replaced_response_counts_once() {
         let stats = ShardStats::new();
-        stats.record_response(Status::Ok, 10);
+        stats.record_response(RouteClass::Data, Status::Ok, 10);
         stats.replace_response(Status::Ok, Status::BadRequest);
         let snap = stats.snapshot(0, 0, CacheStats::default());
         assert_eq!(snap.requests_total(), 1);
         assert_eq!(snap.requests_by_status[Status::Ok.index()], 0);
         assert_eq!(snap.requests_by_status[Status::BadRequest.index()], 1);
+        assert_eq!(
+            snap.requests_by_route,
+            [1, 0, 0, 0],
+            "still one data request"
+        );
         assert_eq!(snap.latency_us.len(), 1);
     }
 
@@ -375,18 +407,18 @@ mod tests {
     #[test]
     fn snapshots_hand_over_latency_deltas() {
         let stats = ShardStats::new();
-        stats.record_response(Status::Ok, 10);
-        stats.record_response(Status::Ok, 20);
+        stats.record_response(RouteClass::Data, Status::Ok, 10);
+        stats.record_response(RouteClass::Data, Status::Ok, 20);
         let mut first = stats.snapshot(0, 0, CacheStats::default());
         assert_eq!(first.latency_us.len(), 2);
-        stats.record_response(Status::Ok, 30);
+        stats.record_response(RouteClass::Data, Status::Ok, 30);
         let second = stats.snapshot(0, 0, CacheStats::default());
         assert_eq!(second.latency_us.len(), 1);
         assert_eq!(second.requests_total(), 3, "counters stay cumulative");
         first.latency_us.reset();
         stats.give_spare(first.latency_us);
         assert!(stats.spare_latency_us.borrow().is_some());
-        stats.record_response(Status::Ok, 40);
+        stats.record_response(RouteClass::Data, Status::Ok, 40);
         let third = stats.snapshot(0, 0, CacheStats::default());
         assert_eq!(third.latency_us.len(), 1);
         assert!(stats.spare_latency_us.borrow().is_none(), "spare was used");
@@ -401,8 +433,8 @@ mod tests {
         a.connection_closed();
         b.connection_opened();
         b.connection_rejected();
-        a.record_response(Status::NotFound, 10);
-        b.record_response(Status::Ok, 10);
+        a.record_response(RouteClass::Other, Status::NotFound, 10);
+        b.record_response(RouteClass::Health, Status::Ok, 10);
         let cache = CacheStats {
             entries: 1,
             hits: 3,
@@ -423,11 +455,45 @@ mod tests {
         );
         assert_eq!(m.cache.hits, 6);
         assert_eq!(hit_rate(&m.cache), 0.75);
+        // Data, health, metrics, other.
+        assert_eq!(m.requests_by_route, [0, 1, 0, 1]);
+        assert_eq!(m.shards[0].requests_by_route, [0, 0, 0, 1]);
+        assert_eq!(m.shards[1].requests_by_route, [0, 1, 0, 0]);
         m.count_pending_ok(1);
         assert_eq!(m.requests_total(), 3);
         assert_eq!(m.shards[1].requests_total(), 2);
+        assert_eq!(
+            m.requests_by_route,
+            [0, 1, 1, 1],
+            "the pending one is a metrics request"
+        );
+        assert_eq!(m.shards[1].requests_by_route, [0, 1, 1, 0]);
         m.uncount_pending_ok(1);
         assert_eq!(m.requests_total(), 2);
         assert_eq!(m.shards[1].requests_total(), 1);
+        assert_eq!(m.requests_by_route, [0, 1, 0, 1]);
+        assert_eq!(m.shards[1].requests_by_route, [0, 1, 0, 0]);
+    }
+
+    /// Every class is counted apart, and the classes add up to the total.
+    #[test]
+    fn responses_count_by_route_class() {
+        let stats = ShardStats::new();
+        for (route, n) in [
+            (RouteClass::Data, 5),
+            (RouteClass::Health, 3),
+            (RouteClass::Metrics, 2),
+            (RouteClass::Other, 1),
+        ] {
+            for _ in 0..n {
+                stats.record_response(route, Status::Ok, 10);
+            }
+        }
+        let snap = stats.snapshot(0, 0, CacheStats::default());
+        assert_eq!(snap.requests_by_route, [5, 3, 2, 1]);
+        assert_eq!(
+            snap.requests_by_route.iter().sum::<u64>(),
+            snap.requests_total()
+        );
     }
 }

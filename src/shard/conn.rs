@@ -17,6 +17,7 @@ use crate::http::reader::{Event, RequestReader};
 use crate::http::request::{self, BodyFraming, Version};
 use crate::http::response::{self, Persistence, Response, Status};
 use crate::shard::handler;
+use crate::shard::routes::RouteClass;
 use crate::shard::state::Shard;
 
 /// Initial read buffer: a typical request head is a few hundred bytes, and
@@ -144,7 +145,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
                 &mut conn.wbuf,
                 request::ParseError::HeadTooLarge,
             );
-            shard.stats.record_response(status, 1);
+            shard.stats.record_response(RouteClass::Other, status, 1);
             let _ = stream.write_all(&conn.wbuf).await;
             return true;
         }
@@ -169,7 +170,7 @@ async fn run(shard: &Shard, stream: &mut TcpStream, conn: &mut Conn, slot: usize
                 let status = Status::RequestTimeout;
                 let response = Response::new(status).persistence(Persistence::Close);
                 handler::write_error(shard, &mut conn.wbuf, response, "request head timeout");
-                shard.stats.record_response(status, 1);
+                shard.stats.record_response(RouteClass::Other, status, 1);
                 let _ = stream.write_all(&conn.wbuf).await;
                 return true;
             }
@@ -229,7 +230,10 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
                 in_body: false,
             } => {
                 let status = handler::write_parse_error(shard, &mut conn.wbuf, err);
-                shard.stats.record_response(status, elapsed_us(started));
+                // No head, no path: counted as `other`.
+                shard
+                    .stats
+                    .record_response(RouteClass::Other, status, elapsed_us(started));
                 return Next::Close;
             }
         };
@@ -243,7 +247,10 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
         }
         let response_at = conn.wbuf.len();
         let (status, persistence) = handler::respond(shard, &head, &mut conn.wbuf).await;
-        shard.stats.record_response(status, elapsed_us(started));
+        let route = RouteClass::of_path(head.path);
+        shard
+            .stats
+            .record_response(route, status, elapsed_us(started));
         if shard.config.access_log {
             tracing::info!(target: "access", shard = shard.id, method = ?head.method, path = head.path,
                 status = status.code(), "request");

@@ -1,11 +1,75 @@
 //! Which endpoint a request is for: a pure function of method and path, so the
-//! whole routing table is tested without a socket.
+//! whole routing table is tested without a socket. Also the route class a
+//! request is counted under, a pure function of its path.
 
 use crate::http::request::Method;
 use crate::shard::payload::valid_client_id;
 
 /// Path prefix of the data endpoint.
 pub const DATA_PREFIX: &str = "/api/data/";
+/// Path of the health endpoint.
+pub const HEALTH_PATH: &str = "/api/health";
+/// Path of the JSON metrics endpoint.
+pub const METRICS_JSON_PATH: &str = "/api/metrics";
+/// Path of the Prometheus metrics endpoint.
+pub const METRICS_PROMETHEUS_PATH: &str = "/metrics";
+
+/// What a request asked for, by path alone, whatever its method and answer:
+/// the server counts its requests by class (`requests.byRoute`), so that a
+/// client can compare what it sent with what the server counted for the
+/// same endpoints, undisturbed by health probes and metrics scrapes from
+/// other clients.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RouteClass {
+    /// `/api/data/…`, valid id or not: what a load generator sends.
+    #[default]
+    Data,
+    /// `/api/health`: load balancer and container probes.
+    Health,
+    /// `/api/metrics` and `/metrics`: samplers and scrapers.
+    Metrics,
+    /// Everything else: the dashboard, unknown paths, requests that could
+    /// not be parsed.
+    Other,
+}
+
+impl RouteClass {
+    /// Every class, in [`RouteClass::index`] order.
+    pub const ALL: [RouteClass; 4] = [
+        RouteClass::Data,
+        RouteClass::Health,
+        RouteClass::Metrics,
+        RouteClass::Other,
+    ];
+
+    /// The class of a request for `path` (without query).
+    pub fn of_path(path: &str) -> RouteClass {
+        if path.starts_with(DATA_PREFIX) {
+            return RouteClass::Data;
+        }
+        match path {
+            HEALTH_PATH => RouteClass::Health,
+            METRICS_JSON_PATH | METRICS_PROMETHEUS_PATH => RouteClass::Metrics,
+            _ => RouteClass::Other,
+        }
+    }
+
+    /// Position in [`RouteClass::ALL`], for per-class counter arrays.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Its key under `requests.byRoute` in `/api/metrics` and its `route`
+    /// label in `/metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteClass::Data => "data",
+            RouteClass::Health => "health",
+            RouteClass::Metrics => "metrics",
+            RouteClass::Other => "other",
+        }
+    }
+}
 
 /// Format of a metrics report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,9 +117,9 @@ pub fn route(method: Method, path: &str) -> Route<'_> {
         Route::Data(id)
     } else {
         match path {
-            "/api/health" => Route::Health,
-            "/api/metrics" => Route::Metrics(MetricsFormat::Json),
-            "/metrics" => Route::Metrics(MetricsFormat::Prometheus),
+            HEALTH_PATH => Route::Health,
+            METRICS_JSON_PATH => Route::Metrics(MetricsFormat::Json),
+            METRICS_PROMETHEUS_PATH => Route::Metrics(MetricsFormat::Prometheus),
             "/dashboard" => Route::Dashboard,
             _ => return Route::NotFound,
         }
@@ -108,6 +172,32 @@ mod tests {
         ];
         for (method, path, want) in cases {
             assert_eq!(route(method, path), want, "{method:?} {path}");
+        }
+    }
+
+    /// A request is counted under the class of its path, whatever route it
+    /// took: a bad id or a POST to the data endpoint is still data.
+    #[test]
+    fn classes() {
+        use RouteClass::*;
+        for (path, want) in [
+            ("/api/data/client-1", Data),
+            ("/api/data/", Data),
+            ("/api/data/a/b", Data),
+            ("/api/health", Health),
+            ("/api/metrics", Metrics),
+            ("/metrics", Metrics),
+            ("/dashboard", Other),
+            ("/api/data", Other),
+            ("/api/healthz", Other),
+            ("/metrics/", Other),
+            ("*", Other),
+            ("", Other),
+        ] {
+            assert_eq!(RouteClass::of_path(path), want, "{path}");
+        }
+        for (i, class) in RouteClass::ALL.iter().enumerate() {
+            assert_eq!(class.index(), i);
         }
     }
 }
