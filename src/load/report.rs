@@ -139,8 +139,11 @@ pub struct Connections {
 /// The generator's request count against the server's own.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServerCount {
-    /// `requests.total` delta minus the sampler's own `/api/metrics` calls.
+    /// The server's count for the route class the load requests (see
+    /// [`Sampled::server_requests`]).
     pub server_requests: u64,
+    /// Which server counter that is, e.g. `requests.byRoute.data delta`.
+    pub counter: String,
     /// `/api/metrics` calls the sampler made.
     pub metrics_calls: u64,
     /// Whether it equals `summary.requests`.
@@ -266,9 +269,10 @@ impl RunReport {
             .collect();
         let server_count = sampled.and_then(|s| {
             s.server_requests().map(|n| ServerCount {
-                server_requests: n,
+                server_requests: n.count,
+                counter: n.counter,
                 metrics_calls: s.metrics_calls,
-                agrees: n == recorder.requests,
+                agrees: n.count == recorder.requests,
             })
         });
         RunReport {

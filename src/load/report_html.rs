@@ -308,10 +308,9 @@ fn details(h: &mut String, r: &RunReport) {
     if let Some(c) = &r.server_count {
         let _ = write!(
             h,
-            "<p class=\"note\">Server counted {} requests (requests.total delta minus {} own \
-             /api/metrics calls): {} the generator's {}.</p>",
+            "<p class=\"note\">Server counted {} requests ({}): {} the generator's {}.</p>",
             c.server_requests,
-            c.metrics_calls.saturating_sub(1),
+            escape(&c.counter),
             if c.agrees {
                 "agrees with"
             } else {

@@ -1,11 +1,16 @@
 //! Samples the server's own figures once per second while a run goes: from
 //! percore's `/api/metrics` (CPU seconds, RSS, open fds, context switches,
-//! cache hits and misses, `requests.total`) or from `/proc/<pid>`.
+//! cache hits and misses, `requests.total` and `requests.byRoute`) or from
+//! `/proc/<pid>`.
 //!
 //! It runs on a plain thread with a blocking keep-alive connection, apart
-//! from the load executors. Every `/api/metrics` call is counted, because the
-//! server counts it in `requests.total` too: that is what lets a run check
-//! that its own request count agrees with the server's.
+//! from the load executors. A run checks that its own request count agrees
+//! with the server's for the route class its load requests
+//! (`requests.byRoute.data`, or `.health` for `health`): health probes,
+//! metrics scrapes and this sampler's own calls land in other classes, so
+//! they cannot disturb it. Against a server without `byRoute`, the check
+//! falls back to `requests.total` minus this sampler's own calls, which any
+//! other client's requests do disturb.
 //!
 //! CPU is reported both ways: `cpu_pct` is CPU seconds used per wall second
 //! × 100, so 100 % is one core busy and two busy cores read 200 % — what
@@ -29,6 +34,7 @@ use serde::Serialize;
 use super::proc_pid;
 use super::server_latency::{self, Mark};
 use super::target::Target;
+use crate::shard::routes::RouteClass;
 
 /// Where server figures come from.
 #[derive(Clone, Debug)]
@@ -50,6 +56,9 @@ pub struct Reading {
     pub cache: Option<(u64, u64)>,
     /// `requests.total` (metrics source only).
     pub requests_total: Option<u64>,
+    /// `requests.byRoute`, indexed by [`RouteClass::index`] (metrics source,
+    /// and a server that counts by route, only).
+    pub requests_by_route: Option<[u64; RouteClass::ALL.len()]>,
 }
 
 /// One per-second server sample, as reported.
@@ -79,6 +88,9 @@ pub struct Sampled {
     pub readings: Vec<Reading>,
     /// Successful `/api/metrics` calls (each counted by the server).
     pub metrics_calls: u64,
+    /// The route class the load requests, whose server count the run's
+    /// request count is checked against.
+    pub route: RouteClass,
     /// Failed sampling attempts.
     pub failures: u64,
     /// Cores `cpu_pct_of_cores` is relative to.
@@ -142,14 +154,36 @@ impl Sampled {
         hit_rate(self.readings.first()?.cache, self.readings.last()?.cache)
     }
 
-    /// Requests the server answered for the load, i.e. its `requests.total`
-    /// delta minus the `/api/metrics` calls made after the first reading.
-    pub fn server_requests(&self) -> Option<u64> {
-        let first = self.readings.first()?.requests_total?;
-        let last = self.readings.last()?.requests_total?;
+    /// Requests the server answered for the load, and which counter says
+    /// so: the delta of `requests.byRoute.<the load's class>` between the
+    /// first and the last reading, or, from a server that does not count by
+    /// route, the `requests.total` delta minus the `/api/metrics` calls made
+    /// after the first reading.
+    pub fn server_requests(&self) -> Option<ServerRequests> {
+        let (first, last) = (self.readings.first()?, self.readings.last()?);
+        let delta = |a: u64, b: u64| b - a.min(b);
+        if let (Some(a), Some(b)) = (first.requests_by_route, last.requests_by_route) {
+            let i = self.route.index();
+            return Some(ServerRequests {
+                count: delta(a[i], b[i]),
+                counter: format!("requests.byRoute.{} delta", self.route.name()),
+            });
+        }
         let own_calls = self.metrics_calls.saturating_sub(1);
-        Some((last - first.min(last)).saturating_sub(own_calls))
+        Some(ServerRequests {
+            count: delta(first.requests_total?, last.requests_total?).saturating_sub(own_calls),
+            counter: format!("requests.total delta minus {own_calls} own metrics calls"),
+        })
     }
+}
+
+/// The server's count of the requests a run sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerRequests {
+    /// Requests.
+    pub count: u64,
+    /// Which server counter it was derived from, and how.
+    pub counter: String,
 }
 
 fn hit_rate(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<f64> {
@@ -169,16 +203,21 @@ impl Sampler {
     /// after `start` until stopped. `server_cores`: the cores CPU % of all
     /// cores is relative to (`None`: the workers the server reports, else
     /// the cores this process may use). `marks_s`: when to keep the server's
-    /// latency histogram (seconds since `start`, ascending).
+    /// latency histogram (seconds since `start`, ascending). `route`: the
+    /// class of the load's requests, for the request count check.
     pub fn start(
         source: Source,
         start: quanta::Instant,
         server_cores: Option<usize>,
         marks_s: Vec<f64>,
+        route: RouteClass,
     ) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let mut reader = Reader::new(source, marks_s);
-        let mut sampled = Sampled::default();
+        let mut sampled = Sampled {
+            route,
+            ..Sampled::default()
+        };
         reader.sample(start, &mut sampled);
         sampled.server_cores = server_cores
             .or(reader.workers)
@@ -250,6 +289,7 @@ impl Reader {
                 proc,
                 cache: None,
                 requests_total: None,
+                requests_by_route: None,
             }),
             Source::Metrics(target) => {
                 let value = self
@@ -362,7 +402,18 @@ pub fn parse_value(v: &serde_json::Value, t_s: f64) -> Option<Reading> {
         },
         cache: u("/cache/hits").zip(u("/cache/misses")),
         requests_total: u("/requests/total"),
+        requests_by_route: by_route(v),
     })
+}
+
+/// `requests.byRoute`, when the server reports every class.
+fn by_route(v: &serde_json::Value) -> Option<[u64; RouteClass::ALL.len()]> {
+    let routes = v.pointer("/requests/byRoute")?;
+    let mut counts = [0; RouteClass::ALL.len()];
+    for (count, class) in counts.iter_mut().zip(RouteClass::ALL) {
+        *count = routes.get(class.name())?.as_u64()?;
+    }
+    Some(counts)
 }
 
 #[cfg(test)]
@@ -380,6 +431,7 @@ mod tests {
             },
             cache: Some((hits, misses)),
             requests_total: Some(total),
+            requests_by_route: None,
         }
     }
 
@@ -408,20 +460,62 @@ mod tests {
         assert!((s.of_cores(75.0) - 37.5).abs() < 1e-9);
         assert!((s.cpu_pct_between(1.0, 2.0).unwrap() - 100.0).abs() < 1e-9);
         assert!((s.cache_hit_rate_overall().unwrap() - 0.9).abs() < 1e-9);
-        // 2002 more counted, 2 of which were the sampler's own calls.
-        assert_eq!(s.server_requests(), Some(2000));
+        // From a server that does not count by route: 2002 more counted,
+        // 2 of which were the sampler's own calls.
+        assert_eq!(
+            s.server_requests(),
+            Some(ServerRequests {
+                count: 2000,
+                counter: "requests.total delta minus 2 own metrics calls".into()
+            })
+        );
+    }
+
+    /// With `byRoute`, the count is the load's own class: requests of other
+    /// classes (health probes, scrapes, the sampler's calls) do not change it.
+    #[test]
+    fn counts_the_load_route_only() {
+        let at = |t_s: f64, total: u64, by_route: [u64; 4]| Reading {
+            requests_by_route: Some(by_route),
+            ..reading(t_s, 0.0, total, 0, 0)
+        };
+        let mut s = Sampled {
+            readings: vec![
+                at(0.0, 10, [0, 3, 5, 2]),
+                at(1.0, 1_020, [1_000, 8, 8, 4]),
+                at(2.0, 2_031, [2_000, 15, 11, 5]),
+            ],
+            metrics_calls: 3,
+            ..Sampled::default()
+        };
+        assert_eq!(
+            s.server_requests(),
+            Some(ServerRequests {
+                count: 2_000,
+                counter: "requests.byRoute.data delta".into()
+            })
+        );
+        s.route = RouteClass::Health;
+        assert_eq!(s.server_requests().map(|r| r.count), Some(12));
     }
 
     #[test]
     fn parses_the_metrics_body() {
         let body = br#"{"memory":{"rss":123},"cpu":{"userSeconds":1.5,"systemSeconds":0.5},
             "fds":{"open":7},"contextSwitches":{"voluntary":3,"involuntary":4},
-            "cache":{"hits":9,"misses":1},"requests":{"total":42}}"#;
+            "cache":{"hits":9,"misses":1},"requests":{"total":42,
+            "byRoute":{"data":30,"health":7,"metrics":4,"other":1}}}"#;
         let r = parse_value(&serde_json::from_slice(body).unwrap(), 1.0).unwrap();
         assert_eq!(r.proc.rss_bytes, 123);
         assert_eq!(r.proc.cpu_seconds, 2.0);
         assert_eq!(r.proc.context_switches, 7);
         assert_eq!(r.cache, Some((9, 1)));
         assert_eq!(r.requests_total, Some(42));
+        assert_eq!(r.requests_by_route, Some([30, 7, 4, 1]));
+        let old = br#"{"memory":{"rss":1},"cpu":{"userSeconds":1,"systemSeconds":0},
+            "requests":{"total":42,"byStatus":{"200":42}}}"#;
+        let r = parse_value(&serde_json::from_slice(old).unwrap(), 1.0).unwrap();
+        assert_eq!(r.requests_total, Some(42));
+        assert_eq!(r.requests_by_route, None, "a server without byRoute");
     }
 }

@@ -33,9 +33,9 @@ pub fn render(r: &RunReport) -> String {
     if let Some(c) = &r.server_count {
         let _ = writeln!(
             out,
-            "  server count {} requests (requests.total delta minus {} metrics calls): {}",
+            "  server count {} requests ({}): {}",
             c.server_requests,
-            c.metrics_calls.saturating_sub(1),
+            c.counter,
             if c.agrees { "agrees" } else { "DIFFERS" }
         );
     }

@@ -39,6 +39,7 @@ use super::super::report::{HalfComparison, RunReport, Step};
 use super::super::spread::Halves;
 use super::super::LoadError;
 use super::{measured, Setup};
+use crate::shard::routes::RouteClass;
 
 /// Sum of latencies (ms) and count of one sample.
 type SampleSums = Vec<(f64, u32)>;
@@ -51,7 +52,10 @@ pub fn run(args: &HealthArgs) -> Result<RunReport, LoadError> {
         ));
     }
     let samples = (args.duration.as_nanos() / args.interval.as_nanos()).max(2) as usize;
-    let setup = Setup::new(&args.common)?;
+    let setup = Setup {
+        route: RouteClass::Health,
+        ..Setup::new(&args.common)?
+    };
     let interval_ns = args.interval.as_nanos() as u64;
     let concurrency = args.concurrency;
     let target = setup.target.clone();

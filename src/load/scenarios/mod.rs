@@ -22,6 +22,7 @@ use super::report::RunReport;
 use super::sampler::{Sampled, Sampler, Source};
 use super::target::Target;
 use super::LoadError;
+use crate::shard::routes::RouteClass;
 
 /// How long executors get to start before the run's time zero.
 const START_LEAD: Duration = Duration::from_millis(100);
@@ -91,6 +92,10 @@ pub struct Setup {
     /// Cores CPU % of all the server's cores is relative to (`None`: as the
     /// server reports its workers).
     pub server_cores: Option<usize>,
+    /// The route class the load requests: the run's request count is
+    /// checked against the server's count for it alone. `data` unless the
+    /// scenario says otherwise.
+    pub route: RouteClass,
     /// The flags.
     pub common: CommonArgs,
 }
@@ -119,6 +124,7 @@ impl Setup {
             executors: super::executors::executor_count(threads),
             source,
             server_cores: (common.server_cores > 0).then_some(common.server_cores),
+            route: RouteClass::Data,
             common: common.clone(),
         })
     }
@@ -183,7 +189,7 @@ where
     let sampler = setup
         .source
         .clone()
-        .map(|s| Sampler::start(s, start, setup.server_cores, marks_s));
+        .map(|s| Sampler::start(s, start, setup.server_cores, marks_s, setup.route));
     let live = Arc::new(Live::new());
     let progress = Progress::start(live.clone(), start);
     let result = load(start, live);
