@@ -1,14 +1,19 @@
 //! The `percore-load` binary as a user meets it: help for every subcommand,
 //! exit code 2 on bad usage and on an unreachable server (with a message),
 //! 0 against a healthy server with a JSON report, 99 against one made slow;
-//! `max` on both engines counts what the server counts.
+//! `max` on both engines counts what the server counts, and so does `seed`
+//! while another client probes `/api/health` and scrapes the metrics.
 
 mod common;
 
-use common::Server;
+use common::{Client, Server};
 
 use std::net::TcpListener;
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
 
 const SUBCOMMANDS: [&str; 8] = [
     "seed", "health", "rate", "max", "stages", "sweep", "soak", "recovery",
@@ -148,5 +153,90 @@ fn max_agrees_with_the_server_count_on_both_engines() {
             "{engine}: every request the server counted, and no other"
         );
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Health probes and metrics scrapes from another client during the run (a
+/// container's HEALTHCHECK, a Prometheus scrape) land in the server's
+/// `requests.total` but not in its data count: the run's count check, made
+/// on `requests.byRoute.data`, still agrees.
+#[test]
+fn seed_count_agrees_while_another_client_probes_health() {
+    let server = Server::start(&[], &[]);
+    let addr = server.addr();
+    let url = format!("http://{addr}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let prober = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut client = Client::connect(addr);
+            let mut sent = 0u32;
+            // Bounded: the run lasts about 2 s; 20 ms apart, 500 is 10 s.
+            while !stop.load(Ordering::Relaxed) && sent < 500 {
+                let path =
+                    ["/api/health", "/metrics", "/api/health", "/dashboard"][sent as usize % 4];
+                assert_eq!(client.get(path).status, 200, "{path}");
+                sent += 1;
+                thread::sleep(Duration::from_millis(20));
+            }
+            sent
+        })
+    };
+    let dir = std::env::temp_dir().join(format!("percore-load-probed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let json = dir.join("r.json");
+    let out = load(&[
+        "seed",
+        "--url",
+        &url,
+        "--clients",
+        "10",
+        "--duration",
+        "2s",
+        "--json",
+        json.to_str().expect("utf-8 path"),
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let probes = prober.join().expect("prober");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        probes >= 50,
+        "the prober ran through the run: {probes} requests"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json")).expect("valid json");
+    let requests = v["summary"]["requests"].as_u64().expect("summary.requests");
+    assert!(requests > 0);
+    assert_eq!(
+        v["server_count"]["server_requests"].as_u64(),
+        Some(requests),
+        "{stdout}"
+    );
+    assert_eq!(v["server_count"]["agrees"], true);
+    assert_eq!(v["server_count"]["counter"], "requests.byRoute.data delta");
+    assert!(
+        stdout.contains("(requests.byRoute.data delta): agrees"),
+        "{stdout}"
+    );
+    // The probes were counted, in their own classes.
+    let metrics = Client::connect(addr).get("/api/metrics").json();
+    let by_route = &metrics["requests"]["byRoute"];
+    assert!(
+        by_route["health"].as_u64().unwrap_or(0) >= u64::from(probes / 2),
+        "{by_route}"
+    );
+    assert!(
+        by_route["other"].as_u64().unwrap_or(0) >= u64::from(probes / 4),
+        "{by_route}"
+    );
+    let sum: u64 = ["data", "health", "metrics", "other"]
+        .iter()
+        .map(|k| by_route[*k].as_u64().expect("every class"))
+        .sum();
+    assert_eq!(
+        Some(sum),
+        metrics["requests"]["total"].as_u64(),
+        "{by_route}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
