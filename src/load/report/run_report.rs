@@ -1,174 +1,21 @@
-//! The result of a run, as every output renders it (table, JSON, HTML): the
-//! merged figures of all executors, the per-second timeline, the server
-//! samples and the evaluated criteria. Built once from the merged
-//! `Recorder` and the `Sampled` server figures.
+//! The whole report of a run, built once from the merged recorder and the
+//! sampled server figures; the criteria are added by the scenario.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::criteria::{Criterion, Observed};
-use super::histogram::quantile_ms;
-use super::outcome::ErrorKind;
-use super::recorder::Recorder;
-use super::sampler::{Sampled, ServerSample};
-use super::server_latency::ServerLatency;
-use super::spread::Jitter;
-
-/// Totals of a run.
-#[derive(Clone, Debug, Serialize)]
-pub struct Summary {
-    /// Requests completed (any outcome).
-    pub requests: u64,
-    /// Requests that did not end in a 2xx.
-    pub errors: u64,
-    /// Requests per second over the load's duration.
-    pub rps: f64,
-    /// Duration of the load, seconds.
-    pub duration_s: f64,
-}
-
-/// Latency percentiles, milliseconds.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Latency {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 95th percentile.
-    pub p95: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Largest.
-    pub max: f64,
-}
-
-impl Latency {
-    /// Percentiles of a µs histogram.
-    pub fn of(h: &Histogram<u64>) -> Latency {
-        Latency {
-            p50: quantile_ms(h, 0.5),
-            p90: quantile_ms(h, 0.9),
-            p95: quantile_ms(h, 0.95),
-            p99: quantile_ms(h, 0.99),
-            p999: quantile_ms(h, 0.999),
-            max: h.max() as f64 / 1000.0,
-        }
-    }
-}
-
-/// One second of the timeline.
-#[derive(Clone, Debug, Serialize)]
-pub struct TimelinePoint {
-    /// Start of the second, seconds since the run started.
-    pub t_s: f64,
-    /// Requests completed in that second.
-    pub rps: f64,
-    /// Of which not 2xx.
-    pub errors: u64,
-    /// Median latency, ms.
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-    /// Mean latency, ms.
-    pub mean_ms: f64,
-}
-
-/// One part of a multi-part scenario (a sweep step, a recovery phase, a
-/// soak half, a health sample).
-#[derive(Clone, Debug, Serialize)]
-pub struct Step {
-    /// What the part is.
-    pub label: String,
-    /// Concurrent clients, where that defines the part.
-    pub clients: usize,
-    /// Requests completed.
-    pub requests: u64,
-    /// Of which not 2xx.
-    pub errors: u64,
-    /// Requests per second.
-    pub rps: f64,
-    /// Mean latency, ms.
-    pub mean_ms: f64,
-    /// Median, ms.
-    pub p50_ms: f64,
-    /// 95th percentile, ms.
-    pub p95_ms: f64,
-    /// 99th percentile, ms.
-    pub p99_ms: f64,
-    /// The server's own latency over the same part (from `/api/metrics`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_latency_ms: Option<ServerLatency>,
-    /// The part's own verdict, where the scenario judges parts (`sweep`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub criteria: Vec<Criterion>,
-}
-
-impl Step {
-    /// Every criterion of the part held (true when it has none).
-    pub fn passed(&self) -> bool {
-        self.criteria.iter().all(|c| c.pass)
-    }
-}
-
-/// Where the server and the generator ran.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Placement {
-    /// Cores "CPU % of the server's cores" is relative to.
-    pub server_cores: usize,
-    /// Cores the server's shards are pinned to, as it reports them.
-    pub server_core_ids: Vec<usize>,
-    /// CPUs the generator was pinned to (`--load-cpus`); empty: not pinned.
-    pub load_cpus: Vec<usize>,
-}
-
-/// Client-side connection counts.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct Connections {
-    /// TCP connections opened.
-    pub opened: u64,
-    /// Of which re-opened after the server closed the previous one.
-    pub reconnects: u64,
-}
-
-/// The generator's request count against the server's own.
-#[derive(Clone, Debug, Serialize)]
-pub struct ServerCount {
-    /// The server's count for the route class the load requests (see
-    /// [`Sampled::server_requests`]).
-    pub server_requests: u64,
-    /// Which server counter that is, e.g. `requests.byRoute.data delta`.
-    pub counter: String,
-    /// `/api/metrics` calls the sampler made.
-    pub metrics_calls: u64,
-    /// Whether it equals `summary.requests`.
-    pub agrees: bool,
-}
-
-/// `health`'s half criterion, figure by figure: the ratio and the
-/// difference it may pass on, so a report shows both.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct HalfComparison {
-    /// How each half's samples were summarised: `median` or `mean`.
-    pub statistic: &'static str,
-    /// The first half's summary sample, ms.
-    pub first_ms: f64,
-    /// The second half's summary sample, ms.
-    pub second_ms: f64,
-    /// Second over first.
-    pub ratio: f64,
-    /// Second minus first, ms.
-    pub difference_ms: f64,
-    /// The ratio must stay below this ...
-    pub max_ratio: f64,
-    /// ... or the difference below this, ms (0: the ratio alone).
-    pub tolerance_ms: f64,
-}
+use super::super::criteria::{Criterion, Observed};
+use super::super::histogram::quantile_ms;
+use super::super::outcome::ErrorKind;
+use super::super::recorder::Recorder;
+use super::super::sampler::{Reading, Sampled, ServerSample};
+use super::super::spread::Jitter;
+use super::sections::{
+    Connections, HalfComparison, Latency, Placement, ServerCount, Summary, TimelinePoint,
+};
+use super::step::Step;
 
 /// A whole run.
 #[derive(Clone, Debug, Serialize)]
@@ -334,9 +181,8 @@ impl RunReport {
             o.cpu_pct = sampled.cpu_pct_overall();
             o.cpu_pct_of_cores = o.cpu_pct.map(|c| sampled.of_cores(c));
             o.server_cores = sampled.server_cores;
-            let peak = |f: fn(&super::sampler::Reading) -> u64| {
-                sampled.readings.iter().map(f).max().unwrap_or(0) as f64
-            };
+            let peak =
+                |f: fn(&Reading) -> u64| sampled.readings.iter().map(f).max().unwrap_or(0) as f64;
             o.rss_mib = Some(peak(|r| r.proc.rss_bytes) / (1024.0 * 1024.0));
             o.fds = Some(peak(|r| r.proc.fds_open));
             o.cache_hit_pct = sampled.cache_hit_rate_overall().map(|r| 100.0 * r);
@@ -372,47 +218,4 @@ pub fn distribution(h: &Histogram<u64>) -> Vec<(f64, f64)> {
         .collect();
     points.push((1.0, h.max() as f64 / 1000.0));
     points
-}
-
-/// Latency figures of one part of a scenario.
-pub fn step(label: &str, clients: usize, recorder: &Recorder, duration_s: f64) -> Step {
-    let h = &recorder.latency_us;
-    Step {
-        label: label.to_string(),
-        clients,
-        requests: recorder.requests,
-        errors: recorder.errors,
-        rps: recorder.requests as f64 / duration_s.max(1e-9),
-        mean_ms: h.mean() / 1000.0,
-        p50_ms: quantile_ms(h, 0.5),
-        p95_ms: quantile_ms(h, 0.95),
-        p99_ms: quantile_ms(h, 0.99),
-        server_latency_ms: None,
-        criteria: Vec::new(),
-    }
-}
-
-/// Latency figures of the requests completed between `from_ns` and `to_ns`
-/// (timeline buckets, so bounded by the recorder's bucket width).
-pub fn step_between(
-    label: &str,
-    clients: usize,
-    recorder: &Recorder,
-    from_ns: u64,
-    to_ns: u64,
-) -> Step {
-    let mut part = Recorder::new(recorder.bucket_ns / 1_000_000, None);
-    let first = (from_ns / recorder.bucket_ns) as usize;
-    let last = ((to_ns / recorder.bucket_ns) as usize).min(recorder.buckets.len());
-    for b in recorder.buckets.get(first..last.max(first)).unwrap_or(&[]) {
-        part.requests += b.requests;
-        part.errors += b.errors;
-        let _ = part.latency_us.add(&b.latency_us);
-    }
-    step(
-        label,
-        clients,
-        &part,
-        (to_ns - from_ns.min(to_ns)) as f64 / 1e9,
-    )
 }
