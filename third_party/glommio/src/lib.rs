@@ -496,26 +496,26 @@ pub enum Latency {
     NotImportant,
 }
 
+/// percore: upstream also kept the task queue's index here (`_io_handle`),
+/// never read; every I/O source carries one of these, so it went (8 bytes
+/// per source).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct IoRequirements {
     latency_req: Latency,
-    _io_handle: usize,
 }
 
 impl Default for IoRequirements {
     fn default() -> Self {
         Self {
             latency_req: Latency::NotImportant,
-            _io_handle: 0,
         }
     }
 }
 
 impl IoRequirements {
-    fn new(latency: Latency, handle: usize) -> Self {
+    fn new(latency: Latency) -> Self {
         Self {
             latency_req: latency,
-            _io_handle: handle,
         }
     }
 }

@@ -77,6 +77,18 @@ impl SharedChannels {
     }
 }
 
+/// percore: the latency collection of file reads, a constant so that a
+/// source refers to its statistics collection instead of holding a copy.
+const RECORD_IO_LATENCIES: crate::sys::LatencyCollectionFn = |pre_lat, io_lat, post_lat, stats| {
+    stats
+        .pre_reactor_io_scheduler_latency_us
+        .add(pre_lat.as_micros() as f64);
+    stats.io_latency_us.add(io_lat.as_micros() as f64);
+    stats
+        .post_reactor_io_scheduler_latency_us
+        .add(post_lat.as_micros() as f64)
+};
+
 struct Timers {
     timer_id: u64,
     timers_by_id: AHashMap<u64, Instant>,
@@ -313,7 +325,7 @@ impl Reactor {
         &self,
         raw: RawFd,
         stype: SourceType,
-        stats_collection: Option<StatsCollection>,
+        stats_collection: Option<&'static StatsCollection>,
     ) -> Source {
         sys::Source::new(
             self.io_scheduler.requirements(),
@@ -419,7 +431,7 @@ impl Reactor {
         pos: u64,
         pollable: PollableStatus,
     ) -> Source {
-        let stats = StatsCollection {
+        const STATS: StatsCollection = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     stats.file_writes += op_count;
@@ -433,7 +445,7 @@ impl Reactor {
         let source = self.new_source(
             raw,
             SourceType::Write(pollable, IoBuffer::DmaSource(buf)),
-            Some(stats),
+            Some(&STATS),
         );
         self.sys.write_dma(&source, pos);
         source
@@ -447,7 +459,7 @@ impl Reactor {
         off_out: u64,
         len: usize,
     ) -> impl Future<Output = Source> {
-        let stats = StatsCollection {
+        const STATS: StatsCollection = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     let len = *result as u64 * op_count;
@@ -465,7 +477,7 @@ impl Reactor {
         let source = self.new_source(
             fd_out,
             SourceType::CopyFileRange(fd_in, off_in, len),
-            Some(stats),
+            Some(&STATS),
         );
         let waiter = self.sys.copy_file_range(&source, off_out);
         async move {
@@ -475,7 +487,7 @@ impl Reactor {
     }
 
     pub(crate) fn write_buffered(&self, raw: RawFd, buf: Vec<u8>, pos: u64) -> Source {
-        let stats = StatsCollection {
+        const STATS: StatsCollection = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     stats.file_buffered_writes += op_count;
@@ -492,7 +504,7 @@ impl Reactor {
                 PollableStatus::NonPollable(DirectIo::Disabled),
                 IoBuffer::Buffered(buf),
             ),
-            Some(stats),
+            Some(&STATS),
         );
         self.sys.write_buffered(&source, pos);
         source
@@ -636,7 +648,7 @@ impl Reactor {
         pollable: PollableStatus,
         scheduler: Option<&FileScheduler>,
     ) -> ScheduledSource {
-        let stats = StatsCollection {
+        const STATS: StatsCollection = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     stats.file_reads += op_count;
@@ -649,19 +661,16 @@ impl Reactor {
                     stats.file_deduped_bytes_read += *result as u64 * op_count;
                 }
             }),
-            latency: if self.record_io_latencies {
-                Some(|pre_lat, io_lat, post_lat, stats| {
-                    stats
-                        .pre_reactor_io_scheduler_latency_us
-                        .add(pre_lat.as_micros() as f64);
-                    stats.io_latency_us.add(io_lat.as_micros() as f64);
-                    stats
-                        .post_reactor_io_scheduler_latency_us
-                        .add(post_lat.as_micros() as f64)
-                })
-            } else {
-                None
-            },
+            latency: Some(RECORD_IO_LATENCIES),
+        };
+        const STATS_NO_LATENCY: StatsCollection = StatsCollection {
+            latency: None,
+            ..STATS
+        };
+        let stats = if self.record_io_latencies {
+            &STATS
+        } else {
+            &STATS_NO_LATENCY
         };
 
         let source = self.new_source(raw, SourceType::Read(pollable, None), Some(stats));
@@ -688,7 +697,7 @@ impl Reactor {
         size: usize,
         scheduler: Option<&FileScheduler>,
     ) -> ScheduledSource {
-        let stats = StatsCollection {
+        const STATS: StatsCollection = StatsCollection {
             fulfilled: Some(|result, stats, op_count| {
                 if let Ok(result) = result {
                     stats.file_buffered_reads += op_count;
@@ -696,19 +705,16 @@ impl Reactor {
                 }
             }),
             reused: None,
-            latency: if self.record_io_latencies {
-                Some(|pre_lat, io_lat, post_lat, stats| {
-                    stats
-                        .pre_reactor_io_scheduler_latency_us
-                        .add(pre_lat.as_micros() as f64);
-                    stats.io_latency_us.add(io_lat.as_micros() as f64);
-                    stats
-                        .post_reactor_io_scheduler_latency_us
-                        .add(post_lat.as_micros() as f64)
-                })
-            } else {
-                None
-            },
+            latency: Some(RECORD_IO_LATENCIES),
+        };
+        const STATS_NO_LATENCY: StatsCollection = StatsCollection {
+            latency: None,
+            ..STATS
+        };
+        let stats = if self.record_io_latencies {
+            &STATS
+        } else {
+            &STATS_NO_LATENCY
         };
 
         let source = self.new_source(
@@ -819,7 +825,7 @@ impl Reactor {
         let source = self.new_source(
             raw,
             SourceType::Close,
-            Some(StatsCollection {
+            Some(&StatsCollection {
                 fulfilled: Some(|result, stats, op_count| {
                     if result.is_ok() {
                         stats.files_closed += op_count
@@ -862,7 +868,7 @@ impl Reactor {
         let source = self.new_source(
             dir,
             SourceType::Open(path),
-            Some(StatsCollection {
+            Some(&StatsCollection {
                 fulfilled: Some(|result, stats, op_count| {
                     if result.is_ok() {
                         stats.files_opened += op_count

@@ -1157,7 +1157,7 @@ impl LocalExecutor {
     }
 
     fn init(&mut self) {
-        let io_requirements = IoRequirements::new(Latency::NotImportant, 0);
+        let io_requirements = IoRequirements::new(Latency::NotImportant);
         self.queues.borrow_mut().available_executors.insert(
             0,
             TaskQueue::new(
@@ -1259,7 +1259,7 @@ impl LocalExecutor {
             index
         };
 
-        let io_requirements = IoRequirements::new(latency, index);
+        let io_requirements = IoRequirements::new(latency);
         let tq = TaskQueue::new(TaskQueueHandle { index }, name, shares, io_requirements);
 
         self.queues
