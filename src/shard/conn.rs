@@ -246,11 +246,11 @@ async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
             conn.wbuf.extend_from_slice(response::CONTINUE);
         }
         let response_at = conn.wbuf.len();
-        let (status, persistence) = handler::respond(shard, &head, &mut conn.wbuf).await;
-        let route = RouteClass::of_path(head.path);
+        let class = RouteClass::of_path(head.path);
+        let (status, persistence) = handler::respond(shard, &head, class, &mut conn.wbuf).await;
         shard
             .stats
-            .record_response(route, status, elapsed_us(started));
+            .record_response(class, status, elapsed_us(started));
         if shard.config.access_log {
             tracing::info!(target: "access", shard = shard.id, method = ?head.method, path = head.path,
                 status = status.code(), "request");

@@ -87,11 +87,14 @@ fn persistence(shard: &Shard, head: &RequestHead<'_>) -> Persistence {
     }
 }
 
-/// Answers `head` into `out`; returns the status sent and whether the
-/// response kept the connection open.
+/// Answers `head`, whose path is of class `class`
+/// ([`routes::RouteClass::of_path`], computed once by the caller, which
+/// also counts the request under it), into `out`; returns the status sent
+/// and whether the response kept the connection open.
 pub async fn respond(
     shard: &Shard,
     head: &RequestHead<'_>,
+    class: routes::RouteClass,
     out: &mut Vec<u8>,
 ) -> (Status, Persistence) {
     let include_body = head.method != Method::Head;
@@ -115,7 +118,7 @@ pub async fn respond(
     if head.path == FAULT_PANIC_PATH {
         panic!("fault injected: shard {} dies on purpose", shard.id);
     }
-    let status = match routes::route(head.method, head.path) {
+    let status = match routes::route(head.method, head.path, class) {
         Route::Data(client_id) => {
             return data(shard, head, client_id, persistence, include_body, out).await
         }

@@ -102,27 +102,29 @@ pub enum Route<'a> {
 /// `Allow` header of every percore endpoint (RFC 9110 §10.2.1, §15.5.6).
 pub const ALLOW_GET_HEAD: &[u8] = b"Allow: GET, HEAD\r\n";
 
-/// Routes `method path` (path without query).
-pub fn route(method: Method, path: &str) -> Route<'_> {
+/// Routes `method path` (path without query) whose class is `class`, the
+/// path's [`RouteClass::of_path`]: a request's path is classified once, for
+/// routing and for counting.
+pub fn route(method: Method, path: &str, class: RouteClass) -> Route<'_> {
     let readable = matches!(method, Method::Get | Method::Head);
-    let endpoint = if let Some(id) = path.strip_prefix(DATA_PREFIX) {
-        if !valid_client_id(id.as_bytes()) {
-            // A bad id is a client error whatever the method.
-            return if readable {
-                Route::BadClientId
-            } else {
-                Route::MethodNotAllowed(ALLOW_GET_HEAD)
-            };
+    let endpoint = match class {
+        RouteClass::Data => {
+            let id = path.strip_prefix(DATA_PREFIX).unwrap_or_default();
+            if !valid_client_id(id.as_bytes()) {
+                // A bad id is a client error whatever the method.
+                return if readable {
+                    Route::BadClientId
+                } else {
+                    Route::MethodNotAllowed(ALLOW_GET_HEAD)
+                };
+            }
+            Route::Data(id)
         }
-        Route::Data(id)
-    } else {
-        match path {
-            HEALTH_PATH => Route::Health,
-            METRICS_JSON_PATH => Route::Metrics(MetricsFormat::Json),
-            METRICS_PROMETHEUS_PATH => Route::Metrics(MetricsFormat::Prometheus),
-            "/dashboard" => Route::Dashboard,
-            _ => return Route::NotFound,
-        }
+        RouteClass::Health => Route::Health,
+        RouteClass::Metrics if path == METRICS_JSON_PATH => Route::Metrics(MetricsFormat::Json),
+        RouteClass::Metrics => Route::Metrics(MetricsFormat::Prometheus),
+        RouteClass::Other if path == "/dashboard" => Route::Dashboard,
+        RouteClass::Other => return Route::NotFound,
     };
     if readable {
         endpoint
@@ -171,7 +173,8 @@ mod tests {
             (Options, "*", Route::NotFound),
         ];
         for (method, path, want) in cases {
-            assert_eq!(route(method, path), want, "{method:?} {path}");
+            let class = RouteClass::of_path(path);
+            assert_eq!(route(method, path, class), want, "{method:?} {path}");
         }
     }
 
