@@ -133,9 +133,7 @@ impl Timers {
 
     /// Return the instant of the next event and the number of
     /// ready and woke timers.
-    fn process_timers(&mut self) -> (Option<Instant>, usize) {
-        let now = Instant::now();
-
+    fn process_timers(&mut self, now: Instant) -> (Option<Instant>, usize) {
         // Wake the timers that are due (earlier than `now`). percore: popped
         // one by one; upstream's `split_off` allocated a new B-tree node on
         // every call, due timers or not (one to three `malloc`s per request).
@@ -307,10 +305,11 @@ impl Reactor {
         unsafe { *self.preempt_ptr_head != (*self.preempt_ptr_tail).load(Ordering::Acquire) }
     }
 
-    /// The turn's preempt deadline has passed (one clock read). (E)
+    /// The turn's preempt deadline had passed at `now`, a clock reading the
+    /// caller already has: no clock read.
     #[inline(always)]
-    pub(crate) fn preempt_deadline_passed(&self) -> bool {
-        self.sys.preempt_deadline_passed()
+    pub(crate) fn preempt_deadline_passed_at(&self, now: Instant) -> bool {
+        self.sys.preempt_deadline_passed_at(now)
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -921,7 +920,8 @@ impl Reactor {
     /// Returns the instant of the next timer
     fn process_timers(&self) -> (Option<Instant>, usize) {
         let mut timers = self.timers.borrow_mut();
-        timers.process_timers()
+        // percore: the turn's clock reading (see `sys::Reactor::now`).
+        timers.process_timers(self.sys.now())
     }
 
     fn process_shared_channels(&self) -> usize {
@@ -956,6 +956,11 @@ impl Reactor {
     /// ring's new entries then wait for the call that sleeps (see
     /// `sys::Reactor::poll_io`).
     pub(crate) fn spin_poll_io(&self, about_to_park: bool) -> io::Result<bool> {
+        if !about_to_park {
+            // percore: spinning before a park: each spin checks the timers
+            // against a fresh reading (see `sys::Reactor::now`).
+            self.sys.forget_now();
+        }
         let mut woke = 0;
         self.sys.poll_io(&mut woke, !about_to_park)?;
         woke += self.process_timers().1;

@@ -1356,12 +1356,15 @@ impl LocalExecutor {
 
     fn run_task_queues(&self) -> bool {
         let mut ran = false;
+        // percore: the clock as the last task queue run read it at its end.
+        let mut last_read: Option<Instant> = None;
         loop {
             self.reactor.sys.install_eventfd();
             // (E) The deadline, set by the poll just before this turn, is
-            // read only once something ran (it costs a clock read).
+            // checked once something ran, against the reading the last task
+            // queue run took at its end (F: no clock read of its own).
             if self.reactor.latency_ring_pending()
-                || (ran && self.reactor.preempt_deadline_passed())
+                || last_read.is_some_and(|now| self.reactor.preempt_deadline_passed_at(now))
             {
                 // A latency-ring completion (a timer, the eventfd) that came
                 // after the last poll preempts us before anything ran. Report
@@ -1372,30 +1375,33 @@ impl LocalExecutor {
                 ran = ran || !self.queues.borrow().active_executors.is_empty();
                 break;
             }
-            if !self.run_one_task_queue() {
-                return false;
-            } else {
-                ran = true;
+            match self.run_one_task_queue() {
+                None => return false,
+                Some(ended) => {
+                    ran = true;
+                    last_read = Some(ended);
+                }
             }
         }
         ran
     }
 
-    fn run_one_task_queue(&self) -> bool {
+    /// Runs the most deserving active task queue until it is empty, yields
+    /// or must be preempted. Returns the clock reading at its end (`None`
+    /// if no queue was active). percore: one clock read per task run, shared
+    /// by the preempt check and the runtime accounting; the check before
+    /// the first task uses the reading taken at the start.
+    fn run_one_task_queue(&self) -> Option<Instant> {
         let mut tq = self.queues.borrow_mut();
         let candidate = tq.active_executors.pop();
         tq.stats.scheduler_runs += 1;
 
-        if candidate.is_none() {
-            return false;
-        }
-
-        let queue = candidate.unwrap();
+        let queue = candidate?;
         tq.active_executing = Some(queue.clone());
         drop(tq);
 
         let time = {
-            let now = Instant::now();
+            let now = self.reactor.sys.now();
             let mut queue_ref = queue.borrow_mut();
             queue_ref.prepare_to_run(now);
             self.reactor
@@ -1403,7 +1409,7 @@ impl LocalExecutor {
             now
         };
 
-        let (runtime, tasks_executed_this_loop) = {
+        let (runtime, tasks_executed_this_loop, ended) = {
             let detector = self.stall_detector.borrow();
             let guard = detector.as_ref().map(|x| {
                 let queue = queue.borrow_mut();
@@ -1416,10 +1422,14 @@ impl LocalExecutor {
             });
 
             let mut tasks_executed_this_loop = 0;
+            let mut now = time;
             loop {
                 let mut queue_ref = queue.borrow_mut();
-                // (E) One clock read per task: the preempt deadline.
-                if self.need_preempt() || queue_ref.yielded() {
+                // (E) The preempt deadline, against the latest reading.
+                if self.reactor.latency_ring_pending()
+                    || self.reactor.preempt_deadline_passed_at(now)
+                    || queue_ref.yielded()
+                {
                     break;
                 }
 
@@ -1427,13 +1437,14 @@ impl LocalExecutor {
                     drop(queue_ref);
                     r.run();
                     tasks_executed_this_loop += 1;
+                    now = Instant::now();
+                    self.reactor.sys.note_now(now);
                 } else {
                     break;
                 }
             }
-            let elapsed = time.elapsed();
             drop(guard);
-            (elapsed, tasks_executed_this_loop)
+            (now - time, tasks_executed_this_loop, now)
         };
 
         let (need_repush, vruntime) = {
@@ -1472,7 +1483,7 @@ impl LocalExecutor {
             .map(|x| x.borrow().vruntime)
             .unwrap_or(vruntime);
 
-        true
+        Some(ended)
     }
 
     /// Runs the executor until the given future completes.
@@ -1508,6 +1519,11 @@ impl LocalExecutor {
 
             let mut pre_time = Instant::now();
             loop {
+                // percore: the turn's clock reading is kept across this poll
+                // (a clock read each time otherwise). Should the main future
+                // run long, the timers it let fall due fire at the next
+                // check, which uses the fresh reading of the non-sleeping
+                // `wait` or of a task's end: a part of a turn later.
                 if let Poll::Ready(t) = future.as_mut().poll(cx) {
                     // can't be canceled, and join handle is None only upon
                     // cancellation or panic. So in case of panic this just propagates
@@ -1529,7 +1545,8 @@ impl LocalExecutor {
                 let run = this.run_task_queues();
 
                 // account for runtime and poll/sleep if possible
-                let cur_time = Instant::now();
+                // (percore: the reading the last task run left, if any).
+                let cur_time = this.reactor.sys.now();
                 this.queues.borrow_mut().stats.total_runtime += cur_time - pre_time;
                 pre_time = cur_time;
                 if !run {
@@ -1554,7 +1571,8 @@ impl LocalExecutor {
                             }
                         }
                         // reset the timer for deduct spin loop time
-                        pre_time = Instant::now();
+                        // (percore: the reading taken on waking).
+                        pre_time = this.reactor.sys.now();
                     }
                 }
             }

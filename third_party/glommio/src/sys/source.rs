@@ -176,6 +176,15 @@ pub(crate) struct InnerSource {
 const _: () = assert!(std::mem::size_of::<InnerSource>() <= 232);
 
 impl InnerSource {
+    /// percore: whether the source's statistics collection records I/O
+    /// latencies (file reads with `record_io_latencies`). Only then are
+    /// its queue, submit and fulfil times read from the clock: three
+    /// clock reads per operation that sockets never use.
+    #[inline]
+    pub(crate) fn records_latency(&self) -> bool {
+        self.stats_collection.is_some_and(|x| x.latency.is_some())
+    }
+
     pub(crate) fn update_source_type(&mut self, source_type: SourceType) -> SourceType {
         std::mem::replace(&mut self.source_type, source_type)
     }

@@ -563,7 +563,9 @@ fn record_stats<Ring: UringCommon>(
     src: &mut InnerSource,
     res: &io::Result<usize>,
 ) {
-    src.wakers.fulfilled_at = Some(Instant::now());
+    if src.records_latency() {
+        src.wakers.fulfilled_at = Some(Instant::now());
+    }
     if let Some(fulfilled) = src.stats_collection.and_then(|x| x.fulfilled) {
         fulfilled(res, ring.io_stats_mut(), 1);
         if let Some(handle) = src.task_queue {
@@ -609,7 +611,7 @@ fn extract_one_chain(
     source_map: &mut SourceMap,
     queue: &mut VecDeque<UringDescriptor>,
     chain: Range<usize>,
-    now: Instant,
+    now: &mut Option<Instant>,
 ) -> SmallVec<[UringDescriptor; 2]> {
     // percore: 2 inline, not 1: linked pairs (the throughput timer and its
     // eventfd write, an operation and its link timeout) spilled to the heap.
@@ -619,7 +621,11 @@ fn extract_one_chain(
             if op.user_data > 0 {
                 let id = from_user_data(op.user_data);
                 let status = source_map.peek_source_mut(from_user_data(op.user_data), |mut x| {
-                    x.wakers.submitted_at = Some(now);
+                    // percore: the clock is read once per submission, and
+                    // only for a source that records latencies.
+                    if x.records_latency() {
+                        x.wakers.submitted_at = Some(*now.get_or_insert_with(Instant::now));
+                    }
                     let current = x.enqueued.as_mut().expect("bug");
                     match current.status {
                         EnqueuedStatus::Enqueued => {
@@ -993,11 +999,11 @@ impl UringCommon for PollRing {
             return Some(false);
         }
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
+        let mut now = None;
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain, now);
+                let ops = extract_one_chain(source_map, queue, chain, &mut now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -1507,11 +1513,11 @@ impl UringCommon for SleepableRing {
             return Some(false);
         }
         let source_map = &mut *self.source_map.borrow_mut();
-        let now = Instant::now();
+        let mut now = None;
 
         while let Some(chain) = peek_one_chain(queue, self.size) {
             return if let Some(sqes) = self.ring.sq().prepare_sqes(chain.len() as u32) {
-                let ops = extract_one_chain(source_map, queue, chain, now);
+                let ops = extract_one_chain(source_map, queue, chain, &mut now);
                 if ops.is_empty() {
                     // all the sources in the ring were cancelled
                     continue;
@@ -1563,6 +1569,9 @@ pub(crate) struct Reactor {
     /// when it fired after its turn ended, a wake-up for nothing. `None`
     /// until the first such `wait`.
     preempt_deadline: Cell<Option<Instant>>,
+
+    /// percore: this turn's clock reading for bookkeeping (see `now`).
+    turn_clock: Cell<Option<Instant>>,
     /// percore: socket streams send with owned sends (`send_owned`).
     ring_send: Cell<bool>,
     /// percore: a task waits for an owned send queued this turn; the turn
@@ -1713,6 +1722,7 @@ impl Reactor {
             latency_timer_src: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             preempt_deadline: Cell::new(None),
+            turn_clock: Cell::new(None),
             ring_send: Cell::new(false),
             owned_send_awaited: Cell::new(false),
             owned_sends_short: Cell::new(0),
@@ -2407,6 +2417,7 @@ impl Reactor {
                     self.link_rings_and_sleep(&mut main_ring)
                         .expect("some error");
                     slept = true;
+                    self.forget_now();
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
                     flush_rings!(lat_ring, poll_ring, main_ring)?;
@@ -2424,7 +2435,12 @@ impl Reactor {
         if let Some(preempt) = preempt_timer() {
             // (E) The turn that follows must yield by then: `need_preempt`
             // compares this deadline with the clock. No timer is armed.
-            self.preempt_deadline.set(Some(Instant::now() + preempt));
+            // A fresh reading: the calls above may have run the kernel's
+            // deferred work for many sockets. It serves this turn's
+            // bookkeeping too (`now`).
+            let now = Instant::now();
+            self.note_now(now);
+            self.preempt_deadline.set(Some(now + preempt));
         }
 
         // A Note about `need_preempt`:
@@ -2466,6 +2482,45 @@ impl Reactor {
     #[inline]
     pub(crate) fn preempt_deadline_passed(&self) -> bool {
         matches!(self.preempt_deadline.get(), Some(at) if Instant::now() >= at)
+    }
+
+    /// percore: the time for the executor's bookkeeping (timers due, task
+    /// queue runtimes): this turn's last reading if there is one, else a
+    /// new one. The executor forgets it when it wakes from sleep, and
+    /// replaces it with a fresh reading after each task runs and at the end
+    /// of each non-sleeping `wait` (`forget_now`, `note_now`), so that one
+    /// reading serves every check in between instead of a clock read each
+    /// (nine per isolated request before). It lags the clock by the
+    /// bookkeeping since, microseconds: a timer can fire a turn later,
+    /// never earlier.
+    #[inline]
+    pub(crate) fn now(&self) -> Instant {
+        match self.turn_clock.get() {
+            Some(now) => now,
+            None => {
+                let now = Instant::now();
+                self.turn_clock.set(Some(now));
+                now
+            }
+        }
+    }
+
+    /// percore: a fresh clock reading taken by the caller, for `now`.
+    #[inline]
+    pub(crate) fn note_now(&self, now: Instant) {
+        self.turn_clock.set(Some(now));
+    }
+
+    /// percore: the next `now` reads the clock (the executor slept).
+    #[inline]
+    pub(crate) fn forget_now(&self) {
+        self.turn_clock.set(None);
+    }
+
+    /// Had the turn's preempt deadline passed at `now`? No clock read.
+    #[inline]
+    pub(crate) fn preempt_deadline_passed_at(&self, now: Instant) -> bool {
+        matches!(self.preempt_deadline.get(), Some(at) if now >= at)
     }
 
     /// percore: socket streams created from now on send with owned sends
@@ -2632,7 +2687,12 @@ fn queue_request_into_ring(
     descriptor: UringOpDescriptor,
     source_map: &mut SourceMap,
 ) {
-    source.inner.borrow_mut().wakers.queued_at = Some(Instant::now());
+    {
+        let mut inner = source.inner.borrow_mut();
+        if inner.records_latency() {
+            inner.wakers.queued_at = Some(Instant::now());
+        }
+    }
     let q = ring.submission_queue();
     let id = source_map.add_source(source, Rc::clone(&q));
 
