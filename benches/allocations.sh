@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Heap allocations per request once warm (issue 16: the request path
 # allocates nothing), counted with uprobes on libc's malloc, calloc and
-# realloc.
+# realloc; and, with one more on libc's clock_gettime, clock reads per
+# request (the executor's bookkeeping and percore's own: the Date header,
+# the keep-alive deadline).
 #
 # One percore (WORKERS=1 by default, CACHE_CAPACITY=256 so that the miss
 # kind, which cycles over 4,096 ids, misses every time) on a free loopback
@@ -43,9 +45,10 @@ command -v python3 >/dev/null || die "python3 not found"
 
 libc="$(ldd "$PERCORE_BIN" | awk '/libc\.so/ { print $3 }')"
 [[ -n "$libc" ]] || die "cannot find the libc percore links"
-events="probe_libc:malloc,probe_libc:calloc,probe_libc:realloc"
+alloc_events="probe_libc:malloc,probe_libc:calloc,probe_libc:realloc"
+events="$alloc_events,probe_libc:clock_gettime"
 added=()
-for fn in malloc calloc realloc; do
+for fn in malloc calloc realloc clock_gettime; do
     if ! perf probe -l "probe_libc:$fn" 2>/dev/null | grep -q .; then
         perf probe -q -x "$libc" --add "$fn" || die "cannot add a uprobe on $fn (root?)"
         added+=("probe_libc:$fn")
@@ -96,8 +99,8 @@ curl -s -o /dev/null "http://127.0.0.1:$port/api/health" || die "percore did not
 echo "allocations per request: percore WORKERS=$WORKERS, $WARM warm-up then $COUNT counted" \
     "requests per kind, load now $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "| kind | requests | malloc | calloc | realloc | allocations / request |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+echo "| kind | requests | malloc | calloc | realloc | allocations / request | clock reads / request |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 
 for kind in $KINDS; do
     n="$COUNT"
@@ -122,22 +125,24 @@ for kind in $KINDS; do
     end_ms=$(date +%s%3N)
     kill -INT "$counter"
     wait "$counter" 2>/dev/null || true
-    read -r m c r < <(awk -F, '
+    read -r m c r t < <(awk -F, '
         $3 ~ /malloc$/ { m = $1 } $3 ~ /calloc$/ { c = $1 } $3 ~ /realloc$/ { r = $1 }
-        END { print m + 0, c + 0, r + 0 }' "$tmp/stat.$kind")
+        $3 ~ /clock_gettime$/ { t = $1 }
+        END { print m + 0, c + 0, r + 0, t + 0 }' "$tmp/stat.$kind")
     if [[ "$kind" == idle ]]; then
         idle_ms=$(( end_ms - start_ms + 1000 ))
-        printf '| idle (%d ms, no request) | 0 | %d | %d | %d | — |\n' "$idle_ms" "$m" "$c" "$r"
+        printf '| idle (%d ms, no request) | 0 | %d | %d | %d | — | — (%d reads) |\n' \
+            "$idle_ms" "$m" "$c" "$r" "$t"
     else
-        awk -v k="$kind" -v n="$n" -v m="$m" -v c="$c" -v r="$r" \
-            'BEGIN { printf "| %s | %d | %d | %d | %d | %.3f |\n", k, n, m, c, r, (m + c + r) / n }'
+        awk -v k="$kind" -v n="$n" -v m="$m" -v c="$c" -v r="$r" -v t="$t" \
+            'BEGIN { printf "| %s | %d | %d | %d | %d | %.3f | %.2f |\n", k, n, m, c, r, (m + c + r) / n, t / n }'
     fi
     if [[ "$STACKS" == 1 && "$kind" != idle ]]; then
         rm -f "$tmp/ready" "$tmp/go"
         python3 "$client" "$port" "$kind" "$WARM" "$COUNT" "$tmp" &
         client_pid=$!
         until [[ -e "$tmp/ready" ]]; do sleep 0.05; done
-        perf record -q -e "$events" -g --call-graph dwarf,16384 -p "$pid" -o "$tmp/perf.$kind" \
+        perf record -q -e "$alloc_events" -g --call-graph dwarf,16384 -p "$pid" -o "$tmp/perf.$kind" \
             >/dev/null 2>&1 &
         counter=$!
         sleep 1
