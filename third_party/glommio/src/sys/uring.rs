@@ -2850,7 +2850,11 @@ mod tests {
     fn sqe_link_chain() {
         let allocator = Rc::new(UringBufferAllocator::new(65536));
         let source_map = Rc::new(RefCell::new(SourceMap::default()));
-        let mut ring = SleepableRing::new(4, "main", allocator, source_map, true).unwrap();
+        // percore: without `DEFER_TASKRUN` (the last argument), which posts
+        // a linked entry's completion only at the next `io_uring_enter`
+        // with GETEVENTS: this test counts completions right after the
+        // submission. The executor reaps them (`reap_deferred`).
+        let mut ring = SleepableRing::new(4, "main", allocator, source_map, false).unwrap();
         let q = ring.submission_queue();
         let mut queue = q.borrow_mut();
 
