@@ -12,6 +12,12 @@
 # leak or a slowdown that lasts moves the median of the half it happens in.
 # percore-load's own verdict (jitter, mean half ratio) is printed, not judged.
 #
+# A virtual machine can also slow down for minutes (its host busy): client
+# and server then slow down together, and one half's median moves. So when
+# only the latency check fails, the soak runs once more against a new
+# server, and the result is the second run's. A slowdown that lasts in the
+# server fails both runs; memory growth, errors or a bad exit fail at once.
+#
 #   scripts/soak-test.sh                    # 5 minutes
 #   SOAK_DURATION=30s scripts/soak-test.sh  # a quick try
 set -euo pipefail
@@ -33,23 +39,27 @@ trap cleanup EXIT
 echo "== build the release binaries"
 cargo build --release --quiet --bin percore --bin percore-load
 
-echo "== start target/release/percore"
-start_percore "$out/server.log"
+# One soak against a new server: 0 pass, 2 only the latency check failed,
+# 1 anything else failed.
+soak_once() {
+  echo "== start target/release/percore"
+  start_percore "$out/server.log"
 
-echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
-set +e
-./target/release/percore-load soak --url "http://127.0.0.1:$port" --clients 100 \
-  --duration "$SOAK_DURATION" --window 0 --json "$out/soak.json"
-load_exit=$?
-set -e
-# 0 or 99 (a criterion failed) leave a report to judge; anything else did not.
-if [ "$load_exit" -ne 0 ] && [ "$load_exit" -ne 99 ]; then
-  echo "FAIL: percore-load exited $load_exit"
-  exit 1
-fi
+  echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
+  set +e
+  ./target/release/percore-load soak --url "http://127.0.0.1:$port" --clients 100 \
+    --duration "$SOAK_DURATION" --window 0 --json "$out/soak.json"
+  load_exit=$?
+  set -e
+  # 0 or 99 (a criterion failed) leave a report to judge; anything else did not.
+  if [ "$load_exit" -ne 0 ] && [ "$load_exit" -ne 99 ]; then
+    echo "FAIL: percore-load exited $load_exit"
+    return 1
+  fi
 
-echo "== second half against first (medians)"
-python3 - "$out/soak.json" <<'PY'
+  echo "== second half against first (medians)"
+  set +e
+  python3 - "$out/soak.json" <<'PY'
 import json, statistics, sys
 
 r = json.load(open(sys.argv[1]))
@@ -73,26 +83,49 @@ checks.append(("latency: median per-second p50 ms", a, b, x, 1.5))
 a, b, x = ratio(rss, rss_half)
 checks.append(("RSS: median per-second MiB", a / 2**20, b / 2**20, x, 1.2))
 failed = False
+latency_failed = False
 for name, a, b, x, bound in checks:
     ok = x < bound
-    failed |= not ok
+    if name.startswith("latency"):
+        latency_failed = not ok
+    else:
+        failed |= not ok
     print(f"  {name:36} first {a:8.3f}  second {b:8.3f}  ratio {x:5.2f} < {bound}  {'PASS' if ok else 'FAIL'}")
 ok = success > 99.9
 failed |= not ok
 print(f"  {'success %':36} {success:.4f} > 99.9  {'PASS' if ok else 'FAIL'}")
-sys.exit(1 if failed else 0)
+# 2: only the latency check failed (see the top of this script).
+sys.exit(1 if failed else (2 if latency_failed else 0))
 PY
+  judged=$?
+  set -e
 
-echo "== SIGTERM: the server exits 0"
-kill -TERM "$server_pid"
-set +e
-wait "$server_pid"
-code=$?
-set -e
-server_pid=""
-if [ "$code" -ne 0 ]; then
-  echo "FAIL: the server exited $code on SIGTERM"
-  tail -n 20 "$out/server.log"
+  echo "== SIGTERM: the server exits 0"
+  kill -TERM "$server_pid"
+  set +e
+  wait "$server_pid"
+  code=$?
+  set -e
+  server_pid=""
+  if [ "$code" -ne 0 ]; then
+    echo "FAIL: the server exited $code on SIGTERM"
+    tail -n 20 "$out/server.log"
+    return 1
+  fi
+  [ "$judged" -eq 0 ] || return "$judged"
+}
+
+# Called in an `||` list: a failing step inside returns its status here
+# instead of ending the script.
+result=0
+soak_once || result=$?
+if [ "$result" -eq 2 ]; then
+  echo "== only the latency check failed: once more, against a new server"
+  result=0
+  soak_once || result=$?
+fi
+if [ "$result" -ne 0 ]; then
+  echo "soak: FAIL"
   exit 1
 fi
 echo "soak: PASS"
