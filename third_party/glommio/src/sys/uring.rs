@@ -564,7 +564,7 @@ fn record_stats<Ring: UringCommon>(
     res: &io::Result<usize>,
 ) {
     if src.records_latency() {
-        src.wakers.fulfilled_at = Some(Instant::now());
+        src.wakers.times_mut().fulfilled_at = Some(Instant::now());
     }
     if let Some(fulfilled) = src.stats_collection.and_then(|x| x.fulfilled) {
         fulfilled(res, ring.io_stats_mut(), 1);
@@ -624,7 +624,7 @@ fn extract_one_chain(
                     // percore: the clock is read once per submission, and
                     // only for a source that records latencies.
                     if x.records_latency() {
-                        x.wakers.submitted_at = Some(*now.get_or_insert_with(Instant::now));
+                        x.wakers.times_mut().submitted_at = Some(*now.get_or_insert_with(Instant::now));
                     }
                     let current = x.enqueued.as_mut().expect("bug");
                     match current.status {
@@ -2690,7 +2690,7 @@ fn queue_request_into_ring(
     {
         let mut inner = source.inner.borrow_mut();
         if inner.records_latency() {
-            inner.wakers.queued_at = Some(Instant::now());
+            inner.wakers.times_mut().queued_at = Some(Instant::now());
         }
     }
     let q = ring.submission_queue();
