@@ -257,6 +257,29 @@ fn probe_slowing_server(
     half_verdict(&report)
 }
 
+/// [`probe_slowing_server`] until `expected` holds of the result, at most
+/// three times; returns the last result, which the caller asserts on. A 3 s
+/// probe of a stand-in that answers in a millisecond is at the mercy of the
+/// machine: a virtual machine that its host slows down for a few seconds
+/// moves one half by more than the slowdown under test. A criterion that
+/// is wrong is wrong in every probe and still fails the test.
+fn probe_expecting(
+    first_half: Duration,
+    second_half: Duration,
+    flags: &[&str],
+    expected: impl Fn(&HalfComparison, bool, &str) -> bool,
+) -> (HalfComparison, bool, String) {
+    let mut result = probe_slowing_server(first_half, second_half, flags);
+    for _ in 1..3 {
+        if expected(&result.0, result.1, &result.2) {
+            break;
+        }
+        eprintln!("probe again (the machine, or the criterion?): {}", result.2);
+        result = probe_slowing_server(first_half, second_half, flags);
+    }
+    result
+}
+
 /// The criterion the 60 s test relies on, ratio or 0.5 ms tolerance, still
 /// catches a server whose answers get slower in the second half (1 ms, then
 /// 3 ms per request: about +2 ms, ratio about 3), and passes one whose
@@ -265,7 +288,9 @@ fn probe_slowing_server(
 fn health_criterion_fails_a_server_slower_in_the_second_half() {
     let _alone = one_at_a_time();
     let ms = Duration::from_millis;
-    let (h, pass, detail) = probe_slowing_server(ms(1), ms(3), &[]);
+    let (h, pass, detail) = probe_expecting(ms(1), ms(3), &[], |h, pass, _| {
+        !pass && h.ratio > 1.5 && h.difference_ms > 1.5
+    });
     assert!(!pass, "a 3x slower second half passed: {detail}");
     assert!(h.ratio > 1.5, "ratio {:.3}", h.ratio);
     assert!(
@@ -274,7 +299,7 @@ fn health_criterion_fails_a_server_slower_in_the_second_half() {
         h.difference_ms
     );
     assert_eq!(h.tolerance_ms, 0.5, "the default tolerance");
-    let (_, pass, detail) = probe_slowing_server(ms(1), ms(1), &[]);
+    let (_, pass, detail) = probe_expecting(ms(1), ms(1), &[], |_, pass, _| pass);
     assert!(pass, "a steady server failed: {detail}");
 }
 
@@ -287,7 +312,12 @@ fn health_criterion_fails_a_server_slower_in_the_second_half() {
 fn health_criterion_passes_a_slowdown_below_the_tolerance_only_by_it() {
     let _alone = one_at_a_time();
     let (first, second) = (Duration::from_micros(200), Duration::from_micros(500));
-    let (h, pass, detail) = probe_slowing_server(first, second, &[]);
+    let (h, pass, detail) = probe_expecting(first, second, &[], |h, pass, detail| {
+        h.ratio > 1.2
+            && h.difference_ms < 0.5
+            && pass
+            && detail.contains("held by the tolerance alone")
+    });
     assert!(h.ratio > 1.2, "ratio {:.3}: the ratio alone fails", h.ratio);
     assert!(
         h.difference_ms < 0.5,
@@ -296,7 +326,12 @@ fn health_criterion_passes_a_slowdown_below_the_tolerance_only_by_it() {
     );
     assert!(pass, "+0.3 ms within the 0.5 ms tolerance failed: {detail}");
     assert!(detail.contains("held by the tolerance alone"), "{detail}");
-    let (h, pass, detail) = probe_slowing_server(first, second, &["--half-tolerance-ms", "0"]);
+    let (h, pass, detail) = probe_expecting(
+        first,
+        second,
+        &["--half-tolerance-ms", "0"],
+        |h, pass, _| h.ratio > 1.2 && !pass,
+    );
     assert_eq!(h.tolerance_ms, 0.0);
     assert!(h.ratio > 1.2, "ratio {:.3}", h.ratio);
     assert!(!pass, "the ratio alone passed a ratio above 1.2: {detail}");
