@@ -196,10 +196,18 @@ fn keep_output(conn: &mut Conn, buf: Option<Vec<u8>>) {
 
 /// Answers every complete request in the read buffer into the output buffer.
 async fn answer_buffered(shard: &Shard, conn: &mut Conn) -> Next {
-    shard.clock.borrow_mut().refresh();
+    // The clock (`Date`, timestamps) is read once per batch, and only for a
+    // batch that answers something: a read that ends inside a head answers
+    // nothing.
+    let mut clock_fresh = false;
     loop {
         let started = quanta::Instant::now();
-        let head = match conn.reader.next_event() {
+        let event = conn.reader.next_event();
+        if !clock_fresh && matches!(event, Event::Head(_) | Event::Error { .. }) {
+            shard.clock.borrow_mut().refresh();
+            clock_fresh = true;
+        }
+        let head = match event {
             Event::Head(head) => head,
             Event::BodyEnd => {
                 conn.body_response_at = None;
