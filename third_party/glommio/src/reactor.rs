@@ -299,6 +299,13 @@ impl Reactor {
         self.latency_ring_pending() || self.sys.preempt_deadline_passed()
     }
 
+    /// `need_preempt` against `now`, a clock reading the caller already
+    /// has: no clock read. (F)
+    #[inline(always)]
+    pub(crate) fn need_preempt_at(&self, now: Instant) -> bool {
+        self.latency_ring_pending() || self.sys.preempt_deadline_passed_at(now)
+    }
+
     /// The latency ring holds a completion: two loads, no clock read.
     #[inline(always)]
     pub(crate) fn latency_ring_pending(&self) -> bool {

@@ -1355,8 +1355,8 @@ impl LocalExecutor {
     }
 
     fn run_task_queues(&self) -> bool {
-        let mut ran = false;
-        // percore: the clock as the last task queue run read it at its end.
+        // percore: the clock as the last task queue run read it at its end;
+        // `Some` once a queue ran.
         let mut last_read: Option<Instant> = None;
         loop {
             self.reactor.sys.install_eventfd();
@@ -1372,18 +1372,13 @@ impl LocalExecutor {
                 // when nothing ran, and the sleep decision looks only at the
                 // rings, so a task woken just before (a timer that fell due)
                 // would wait for some unrelated event.
-                ran = ran || !self.queues.borrow().active_executors.is_empty();
-                break;
+                return last_read.is_some() || !self.queues.borrow().active_executors.is_empty();
             }
             match self.run_one_task_queue() {
                 None => return false,
-                Some(ended) => {
-                    ran = true;
-                    last_read = Some(ended);
-                }
+                Some(ended) => last_read = Some(ended),
             }
         }
-        ran
     }
 
     /// Runs the most deserving active task queue until it is empty, yields
@@ -1426,10 +1421,7 @@ impl LocalExecutor {
             loop {
                 let mut queue_ref = queue.borrow_mut();
                 // (E) The preempt deadline, against the latest reading.
-                if self.reactor.latency_ring_pending()
-                    || self.reactor.preempt_deadline_passed_at(now)
-                    || queue_ref.yielded()
-                {
+                if self.reactor.need_preempt_at(now) || queue_ref.yielded() {
                     break;
                 }
 
