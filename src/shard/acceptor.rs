@@ -1,13 +1,21 @@
-//! A shard's accept loop: admits connections up to the shard's cap, backs off
-//! when the process is out of file descriptors, and on drain takes every
-//! connection already queued before it closes the socket.
+//! A shard's accept loop: waits until its listening socket has connections
+//! queued, takes them with non-blocking `accept4`, admits each up to the
+//! shard's cap, backs off when the process is out of file descriptors, and
+//! on drain takes every connection already queued before it closes the
+//! socket.
+//!
+//! No accept is ever in flight in io_uring: the loop waits for the socket
+//! to poll readable and accepts itself. An accept left in the ring would
+//! take a connection whether or not the shard ever looks at it again: a
+//! shard that panics would leave it with nobody to answer it (see
+//! [`crate::shard::death`]), and a draining shard would have to wait for it.
+//! `accept4` also costs one system call where glommio's accept costs four
+//! (it toggles `O_NONBLOCK` around each call) before falling back to the ring.
 //!
 //! Closing a listening socket resets the connections still in its accept
 //! queue (unless `net.ipv4.tcp_migrate_req=1` moves them to another socket of
 //! the `SO_REUSEPORT` group). So a draining shard first accepts what is
-//! queued, then shuts the socket down, and lets its pending io_uring accept
-//! finish rather than cancelling it: a cancelled accept that had already
-//! completed would leave a connection nobody serves.
+//! queued, then closes the socket at once.
 
 use std::os::fd::{FromRawFd, RawFd};
 use std::rc::Rc;
@@ -24,11 +32,12 @@ use crate::shard::state::Shard;
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 /// First pause after an accept error.
 const BACKOFF_MIN: Duration = Duration::from_millis(1);
-/// How long the pending accept may take to notice its socket was shut down.
-const PENDING_ACCEPT_WAIT: Duration = Duration::from_millis(200);
+/// Connections accepted in one go before the other tasks of the shard get
+/// their turn (a burst of thousands would otherwise hold the core).
+const ACCEPT_BATCH: usize = 64;
 
 /// Starts serving an accepted connection, or refuses it over the cap.
-fn admit(shard: &Rc<Shard>, stream: TcpStream) {
+pub fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     use std::os::fd::AsRawFd;
     if shard.conns.borrow().len() >= shard.max_connections {
         shard.stats.connection_rejected();
@@ -40,8 +49,19 @@ fn admit(shard: &Rc<Shard>, stream: TcpStream) {
     glommio::spawn_local(crate::shard::conn::serve(shard.clone(), stream, slot)).detach();
 }
 
+/// What one call of [`accept_queued`] found.
+enum Batch {
+    /// The queue is empty: wait until the socket polls readable.
+    Empty,
+    /// `limit` connections taken; more may be queued.
+    Full,
+    /// An error that persists until something changes (EMFILE, ENFILE,
+    /// ENOBUFS, ENOMEM, or a broken socket): back off.
+    Failed(std::io::Error),
+}
+
 /// Accepts until `drain` fires, then empties the accept queue and closes
-/// the listener. `listen_fd` is `listener`'s fd.
+/// the listener. `listen_fd` is `listener`'s fd (non-blocking).
 pub async fn run(
     shard: &Rc<Shard>,
     listener: TcpListener,
@@ -50,68 +70,60 @@ pub async fn run(
 ) {
     let mut backoff = BACKOFF_MIN;
     let mut last_error_log: Option<Instant> = None;
-    let mut pending = Box::pin(listener.accept());
     loop {
-        // The accept future is polled by reference: the drain must not
-        // cancel it (see the module doc).
-        let accepted = future::or(async { Some((&mut pending).await) }, async {
-            drain.recv().await;
-            None
-        })
-        .await;
-        let Some(accepted) = accepted else { break };
-        pending = Box::pin(listener.accept());
-        match accepted {
-            Ok(stream) => {
+        let failed = match accept_queued(shard, listen_fd, ACCEPT_BATCH) {
+            Batch::Empty => until_drain(drain, listener.readable())
+                .await
+                .map(|polled| polled.map_err(std::io::Error::from)),
+            Batch::Full => until_drain(drain, future::yield_now()).await.map(Ok),
+            Batch::Failed(err) => Some(Err(err)),
+        };
+        let err = match failed {
+            None => break, // drain
+            Some(Ok(())) => {
                 backoff = BACKOFF_MIN;
-                admit(shard, stream);
+                continue;
             }
-            Err(err) => {
-                // EMFILE/ENFILE and the like persist until fds are freed:
-                // retrying at once would spin the core.
-                let now = Instant::now();
-                if last_error_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
-                    tracing::warn!(shard = shard.id, error = %err,
-                        backoff_ms = backoff.as_millis() as u64, "accept failed; backing off");
-                    last_error_log = Some(now);
-                }
-                let slept = future::or(
-                    async {
-                        glommio::timer::sleep(backoff).await;
-                        true
-                    },
-                    async {
-                        drain.recv().await;
-                        false
-                    },
-                )
-                .await;
-                if !slept {
-                    break;
-                }
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
+            Some(Err(err)) => err,
+        };
+        // EMFILE/ENFILE and the like persist until fds are freed: retrying
+        // at once would spin the core.
+        let now = Instant::now();
+        if last_error_log.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1)) {
+            tracing::warn!(shard = shard.id, error = %err,
+                backoff_ms = backoff.as_millis() as u64, "accept failed; backing off");
+            last_error_log = Some(now);
         }
+        if until_drain(drain, glommio::timer::sleep(backoff))
+            .await
+            .is_none()
+        {
+            break;
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-    accept_queued(shard, listen_fd);
-    // SAFETY: `listen_fd` is the listener's open socket (it is closed when
-    // `listener` drops, below).
-    unsafe { libc::shutdown(listen_fd, libc::SHUT_RD) };
-    let last = future::or(async { Some(pending.await) }, async {
-        glommio::timer::sleep(PENDING_ACCEPT_WAIT).await;
-        None
-    })
-    .await;
-    if let Some(Ok(stream)) = last {
-        admit(shard, stream);
-    }
+    accept_queued(shard, listen_fd, usize::MAX);
     crate::shard::death::listener_closed();
     drop(listener);
 }
 
-/// Accepts, without waiting, every connection in the listener's queue.
-fn accept_queued(shard: &Rc<Shard>, listen_fd: RawFd) {
-    loop {
+/// `work`'s output, or `None` once `drain` fires first.
+async fn until_drain<T>(
+    drain: &LocalReceiver<()>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    future::or(async { Some(work.await) }, async {
+        drain.recv().await;
+        None
+    })
+    .await
+}
+
+/// Accepts, without waiting, up to `limit` connections queued on the
+/// listener, and admits each.
+fn accept_queued(shard: &Rc<Shard>, listen_fd: RawFd, limit: usize) -> Batch {
+    let mut taken = 0;
+    while taken < limit {
         // SAFETY: accept4 on a listening socket we own, with no address out-params.
         let fd = unsafe {
             libc::accept4(
@@ -122,10 +134,18 @@ fn accept_queued(shard: &Rc<Shard>, listen_fd: RawFd) {
             )
         };
         if fd < 0 {
-            return; // EAGAIN: the queue is empty (or an error: nothing more to take)
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EAGAIN) => return Batch::Empty,
+                // The connection went away while queued, or a signal: next.
+                Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => continue,
+                _ => return Batch::Failed(err),
+            }
         }
         // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
         let stream = unsafe { TcpStream::from_raw_fd(fd) };
         admit(shard, stream);
+        taken += 1;
     }
+    Batch::Full
 }

@@ -179,6 +179,19 @@ impl TcpListener {
         Ok(AcceptedTcpStream { fd: fd as RawFd })
     }
 
+    /// percore: waits until a connection is queued on this listener (it
+    /// polls readable) without taking it: the caller accepts with its own
+    /// non-blocking `accept4`. No accept is ever in flight in the ring, so
+    /// none can take a connection the caller never sees (an executor that
+    /// dies leaves every connection it did not accept in the socket's
+    /// queue), and a burst is taken in one turn. Errors are the poll's.
+    pub async fn readable(&self) -> Result<()> {
+        let reactor = self.reactor.upgrade().unwrap();
+        let source = reactor.poll_read_ready(self.listener.as_raw_fd());
+        source.collect_rw().await?;
+        Ok(())
+    }
+
     /// Accepts a new incoming TCP connection in this executor
     ///
     /// This is similar to calling [`shared_accept`] and [`bind_to_executor`] in
