@@ -71,6 +71,7 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
     let started_at = Instant::now();
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     config.validate(cores.len())?;
+    crate::shard::death::install_panic_hook();
     let shard_count = config.shard_count(cores.len());
     let memlock = limits::ensure_memlock(shard_count + 1)?;
     limits::probe_io_uring()?;

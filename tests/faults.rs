@@ -312,6 +312,66 @@ fn a_dead_shard_is_restarted_and_the_other_keeps_serving() {
     assert!(server.output().contains("shard died; restarting it"));
 }
 
+/// Connections that queue on a shard's socket while it is stuck, and that
+/// it never accepted before it panicked, are served by its replacement: none
+/// is reset, none hangs.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_dead_shard_hands_its_queued_connections_to_its_successor() {
+    let server = Server::start(&[("WORKERS", "2"), ("RUST_BACKTRACE", "0")], &[]);
+    let addr = server.addr();
+    let mut victim = (0..200)
+        .map(|_| common::Client::connect(addr))
+        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 0).then_some(c))
+        .expect("no connection reached shard 0");
+    victim.send_get("/__fault/stall-then-panic");
+    // Shard 0 is stuck for 500 ms from about now: new connections that the
+    // kernel routes to its socket wait in the socket's queue.
+    thread::sleep(Duration::from_millis(100));
+    let mut queued: Vec<common::Client> = (0..16)
+        .map(|_| {
+            let mut c = common::Client::connect(addr);
+            c.send_get("/api/health");
+            c
+        })
+        .collect();
+    let mut by_worker = [0u32; 2];
+    for (i, c) in queued.iter_mut().enumerate() {
+        match try_read_response(&mut c.reader, false) {
+            Ok(r) if r.status == 200 => {
+                let w = r.json()["worker"].as_u64().unwrap() as usize;
+                by_worker[w] += 1;
+            }
+            Ok(r) => panic!("connection {i} answered {}:\n{}", r.status, server.output()),
+            Err(e) => panic!("connection {i} got no answer ({e}):\n{}", server.output()),
+        }
+    }
+    // With 16 connections, all of them landing on shard 1 has odds 2^-16.
+    assert!(
+        by_worker[0] > 0,
+        "no connection was queued on shard 0: {by_worker:?}"
+    );
+    assert!(
+        try_read_response(&mut victim.reader, false).is_err(),
+        "the dying shard's connection closes"
+    );
+    assert!(
+        server
+            .output()
+            .contains("handing queued connections to the new shard"),
+        "{}",
+        server.output()
+    );
+    let m = metrics(addr);
+    let restarts: Vec<u64> = m["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["restarts"].as_u64().unwrap())
+        .collect();
+    assert_eq!(restarts, vec![1, 0], "{m}");
+}
+
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -38,8 +38,9 @@ pub const CHANNEL_CAPACITY: usize = 1024;
 pub enum Event {
     /// A message from incarnation `.1` of shard `.0`.
     FromShard(usize, u64, ToControl),
-    /// Incarnation `.1` of shard `.0` ended (drained or died).
-    ShardGone(usize, u64),
+    /// Incarnation `.1` of shard `.0` ended (drained or died), leaving the
+    /// connections `.2` it had queued but not served (see [`crate::shard::death`]).
+    ShardGone(usize, u64, Vec<std::os::fd::OwnedFd>),
     /// SIGTERM/SIGINT (or [`crate::server::ServerHandle::shutdown`]).
     Stop,
 }

@@ -47,7 +47,7 @@ pub async fn run(
     let events_tx = Rc::new(events_tx);
     let mut shards = Supervisor::new(plan, events_tx.clone());
     for (id, listener) in listeners.into_iter().enumerate() {
-        if let Err(err) = shards.start(id, listener).await {
+        if let Err(err) = shards.start(id, listener, Vec::new()).await {
             let _ = ready.send(Err(err));
             return;
         }
@@ -87,7 +87,7 @@ pub async fn run(
                 }
             },
             Event::FromShard(..) => {} // from an incarnation that is gone
-            Event::ShardGone(id, generation) => {
+            Event::ShardGone(id, generation, orphans) => {
                 if shards.is_current(id, generation) {
                     if let Some(r) = round.as_mut() {
                         r.awaiting[id] = false;
@@ -97,7 +97,7 @@ pub async fn run(
                     if let Some(r) = round.as_mut() {
                         r.requesters.retain(|(s, _)| *s != id);
                     }
-                    shards.on_gone(id, draining).await;
+                    shards.on_gone(id, draining, orphans).await;
                 }
             }
             Event::Stop => {

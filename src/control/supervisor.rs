@@ -4,11 +4,12 @@
 //! own pinned executor thread; if it panics, the panic unwinds that thread
 //! only, its channel to the control executor closes, and the supervisor
 //! joins the dead thread and starts a fresh shard (new state, new
-//! `SO_REUSEPORT` socket on the same port) on the same core. The other
-//! shards never notice. Restarts are counted per shard.
+//! `SO_REUSEPORT` socket on the same port) on the same core, handing it the
+//! connections the dead one had queued (see [`crate::shard::death`]). The
+//! other shards never notice. Restarts are counted per shard.
 
 use std::net::SocketAddr;
-use std::os::fd::{FromRawFd, IntoRawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd};
 use std::rc::Rc;
 
 use futures_lite::AsyncReadExt;
@@ -96,11 +97,13 @@ impl Supervisor {
         self.slots.get(id).map_or(0, |s| s.restarts)
     }
 
-    /// Starts shard `id` on its core with `listener`.
+    /// Starts shard `id` on its core with `listener`; it serves `orphans`
+    /// (connections a dead incarnation left) first.
     pub async fn start(
         &mut self,
         id: usize,
         listener: std::net::TcpListener,
+        orphans: Vec<OwnedFd>,
     ) -> Result<(), String> {
         let core = self.plan.cores[id];
         let (to_control, from_shard) = shared_channel::new_bounded::<ToControl>(CHANNEL_CAPACITY);
@@ -113,6 +116,7 @@ impl Supervisor {
             config: self.plan.config.clone(),
             max_connections: self.plan.max_connections_per_shard,
             listener,
+            orphans,
             to_control,
             from_control,
             death_notice,
@@ -144,22 +148,27 @@ impl Supervisor {
             // SAFETY: the fd comes from a socket this task owns; the glommio
             // stream takes over closing it.
             let mut watch = unsafe { UnixStream::from_raw_fd(death_watch.into_raw_fd()) };
-            let mut byte = [0u8; 1];
-            // Nothing is ever written: the read ends when the shard thread does.
-            while let Ok(n) = watch.read(&mut byte).await {
+            // The read ends when the shard thread does; a shard that died
+            // writes the fds of the connections it leaves first.
+            let mut written = Vec::new();
+            let mut chunk = [0u8; 256];
+            while let Ok(n) = watch.read(&mut chunk).await {
                 if n == 0 {
                     break;
                 }
+                written.extend_from_slice(&chunk[..n]);
             }
-            let _ = events.try_send(Event::ShardGone(id, generation));
+            let orphans = crate::shard::death::read_orphans(&written);
+            let _ = events.try_send(Event::ShardGone(id, generation, orphans));
         })
         .detach();
         Ok(())
     }
 
     /// Handles the end of shard `id`: joins its thread and, if it died of a
-    /// panic while the server was not draining, starts a fresh one.
-    pub async fn on_gone(&mut self, id: usize, draining: bool) {
+    /// panic while the server was not draining, starts a fresh one that
+    /// serves `orphans`. Orphans nobody can serve are closed (dropped).
+    pub async fn on_gone(&mut self, id: usize, draining: bool, orphans: Vec<OwnedFd>) {
         let Some(slot) = self.slots.get_mut(id) else {
             return;
         };
@@ -193,7 +202,14 @@ impl Supervisor {
                 return;
             }
         };
-        if let Err(err) = self.start(id, listener).await {
+        if !orphans.is_empty() {
+            tracing::warn!(
+                shard = id,
+                connections = orphans.len(),
+                "handing queued connections to the new shard"
+            );
+        }
+        if let Err(err) = self.start(id, listener, orphans).await {
             tracing::error!(shard = id, error = %err, "cannot restart shard");
         }
     }

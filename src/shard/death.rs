@@ -1,20 +1,41 @@
-//! The last act of a shard thread, however it ends.
+//! The last acts of a shard thread that panics.
 //!
-//! When a shard panics, the panic unwinds its executor thread, but glommio
-//! leaks the executor's tasks rather than dropping them: the shard's
-//! listening socket and its connections would stay open with nobody serving
-//! them (new connections queued forever, clients hanging). So each shard
-//! thread keeps a guard in a thread-local, whose destructor runs as the
-//! thread exits — after a panic too. On an abnormal end it shuts down the
-//! listening socket (the kernel stops routing connections to it) and every
-//! connection of the shard (clients see the close at once). Either way it
-//! then drops its end of a socket pair, which tells the supervisor the
-//! thread is gone.
+//! A panic unwinds the shard's executor thread, but glommio leaks the
+//! executor's tasks rather than dropping them: the shard's listening socket
+//! and its connections would stay open with nobody serving them. The task
+//! that panicked, though, *is* dropped at once, so its client sees the close
+//! while the thread is still unwinding; and until the listening socket
+//! leaves the `SO_REUSEPORT` group, the kernel keeps queueing new
+//! connections on it.
+//!
+//! So each shard thread keeps a guard in a thread-local, and a panic hook
+//! ([`install_panic_hook`]) acts on it before anything unwinds:
+//! 1. it accepts every connection queued on the listening socket (each
+//!    one's request is still unread in its socket);
+//! 2. it shuts the listening socket down, which takes it out of the group:
+//!    new connections go to the other shards, or to the replacement;
+//! 3. it shuts down every connection of the shard (clients see the close at
+//!    once; what they sent was never answered, so they know to retry).
+//!
+//! As the thread exits, the guard's destructor writes the queued
+//! connections' fds to a socket pair and drops its end, which tells the
+//! supervisor the thread is gone; the supervisor hands those connections to
+//! the shard's replacement, which serves them as if it had accepted them
+//! ([`read_orphans`]). No connection can be stuck in between: the shard
+//! never leaves an accept in flight in io_uring (see
+//! [`crate::shard::acceptor`]), so every connection is either queued on the
+//! socket, or was accepted by the shard itself and is cut in step 3.
+//!
+//! A panic that something catches would leave a live shard without its
+//! listening socket; nothing on a shard thread catches panics (glommio
+//! catches them only around a waker's `wake`).
 
 use std::cell::RefCell;
-use std::os::fd::RawFd;
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Weak;
+use std::sync::Once;
 
 use crate::shard::state::Shard;
 
@@ -24,16 +45,23 @@ struct Guard {
     listen_fd: RawFd,
     /// Set when the shard finished normally: nothing to clean up.
     clean: bool,
-    /// Dropped last: its peer reads end-of-file.
-    _notice: UnixStream,
+    /// Set once the panic hook (or the destructor) cleaned up.
+    abandoned: bool,
+    /// Connections taken from the listening socket's queue after the panic.
+    orphans: Vec<RawFd>,
+    /// Dropped last: its peer reads the orphans, then end-of-file.
+    notice: UnixStream,
 }
 
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if self.clean {
+impl Guard {
+    /// Steps 1–3 of the module doc, once.
+    fn abandon(&mut self) {
+        if self.clean || self.abandoned {
             return;
         }
+        self.abandoned = true;
         if self.listen_fd >= 0 {
+            accept_queued(self.listen_fd, &mut self.orphans);
             // SAFETY: the fd is the shard's listening socket, still open
             // (`listener_closed` resets it before the socket is closed).
             unsafe { libc::shutdown(self.listen_fd, libc::SHUT_RDWR) };
@@ -46,8 +74,65 @@ impl Drop for Guard {
     }
 }
 
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.abandon();
+        let bytes: Vec<u8> = self
+            .orphans
+            .iter()
+            .flat_map(|fd| fd.to_ne_bytes())
+            .collect();
+        // The supervisor reads until end-of-file; if it cannot take them the
+        // connections stay open and unanswered, so close them instead.
+        if self.notice.write_all(&bytes).is_err() {
+            for &fd in &self.orphans {
+                // SAFETY: accepted by `accept_queued` and owned by nobody else.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+}
+
+/// Accepts, without waiting, every connection queued on `listen_fd`.
+fn accept_queued(listen_fd: RawFd, into: &mut Vec<RawFd>) {
+    loop {
+        // SAFETY: accept4 on the shard's listening socket, no address out-params.
+        let fd = unsafe {
+            libc::accept4(
+                listen_fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return; // EAGAIN: the queue is empty
+        }
+        into.push(fd);
+    }
+}
+
 thread_local! {
     static GUARD: RefCell<Option<Guard>> = const { RefCell::new(None) };
+}
+
+/// Makes every panic first clean up after its shard, if it happened on a
+/// shard thread (see the module doc), then report as before. Idempotent.
+pub fn install_panic_hook() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let report = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let _ = GUARD.try_with(|g| {
+                if let Ok(mut g) = g.try_borrow_mut() {
+                    if let Some(guard) = g.as_mut() {
+                        guard.abandon();
+                    }
+                }
+            });
+            report(info);
+        }));
+    });
 }
 
 /// Arms the guard of this shard thread. `notice` is the shard's end of the
@@ -58,7 +143,9 @@ pub fn arm(shard: Weak<Shard>, listen_fd: RawFd, notice: UnixStream) {
             shard,
             listen_fd,
             clean: false,
-            _notice: notice,
+            abandoned: false,
+            orphans: Vec::new(),
+            notice,
         })
     });
 }
@@ -80,4 +167,17 @@ pub fn disarm() {
             guard.clean = true;
         }
     });
+}
+
+/// The connections a dead shard left, from what its guard wrote to the
+/// supervisor's end of the socket pair (everything read up to end-of-file).
+pub fn read_orphans(bytes: &[u8]) -> Vec<OwnedFd> {
+    bytes
+        .chunks_exact(std::mem::size_of::<RawFd>())
+        .filter_map(|b| b.try_into().ok().map(RawFd::from_ne_bytes))
+        .filter(|&fd| fd >= 0)
+        // SAFETY: each fd was accepted by the dead shard's guard, which gave
+        // up ownership by writing it; it is read exactly once, here.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) })
+        .collect()
 }

@@ -26,6 +26,17 @@ pub const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 #[cfg(feature = "fault-injection")]
 pub const FAULT_PANIC_PATH: &str = "/__fault/panic";
 
+/// With the `fault-injection` feature, a request for this path blocks its
+/// shard for [`FAULT_STALL`], then panics it: connections that arrive
+/// meanwhile queue on the shard's listening socket, to test that the
+/// replacement serves them.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_STALL_PANIC_PATH: &str = "/__fault/stall-then-panic";
+
+/// How long [`FAULT_STALL_PANIC_PATH`] blocks its shard.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_STALL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Counts a request as in flight for as long as it lives, so an answer that
 /// is abandoned (connection dropped mid-await) still releases its slot.
 struct InFlight<'a>(&'a Shard);
@@ -117,6 +128,11 @@ pub async fn respond(
     #[cfg(feature = "fault-injection")]
     if head.path == FAULT_PANIC_PATH {
         panic!("fault injected: shard {} dies on purpose", shard.id);
+    }
+    #[cfg(feature = "fault-injection")]
+    if head.path == FAULT_STALL_PANIC_PATH {
+        std::thread::sleep(FAULT_STALL);
+        panic!("fault injected: shard {} stalls, then dies", shard.id);
     }
     let status = match routes::route(head.method, head.path, class) {
         Route::Data(client_id) => {

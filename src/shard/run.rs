@@ -37,6 +37,9 @@ pub struct ShardSetup {
     pub max_connections: usize,
     /// This shard's listening socket.
     pub listener: std::net::TcpListener,
+    /// Connections accepted for this shard id by an incarnation that died
+    /// before serving them: served first.
+    pub orphans: Vec<std::os::fd::OwnedFd>,
     /// Messages to the control executor.
     pub to_control: SharedSender<ToControl>,
     /// Messages from the control executor.
@@ -90,6 +93,11 @@ pub async fn run(setup: ShardSetup) {
         "shard started"
     );
 
+    for orphan in setup.orphans {
+        // SAFETY: an accepted TCP socket this shard now owns.
+        let stream = unsafe { glommio::net::TcpStream::from_raw_fd(orphan.into_raw_fd()) };
+        crate::shard::acceptor::admit(&shard, stream);
+    }
     crate::shard::acceptor::run(&shard, listener, listen_fd, &drain_rx).await;
     crate::shard::drain::connections(&shard).await;
     crate::shard::death::disarm();
