@@ -39,6 +39,13 @@ pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 25_000;
 /// Grace for connections idle when shutdown begins: long enough for a client
 /// in a request loop to send its next request, short enough to exit quickly.
 pub const DEFAULT_DRAIN_IDLE_GRACE_MS: u64 = 1_000;
+/// Shard restarts allowed over the process's life. A dead executor's
+/// io_uring rings, buffers and blocking thread are never reclaimed (about
+/// 0.6 MiB of RSS, 192 KiB of pinned memory, one thread and five fds per
+/// restart, measured): past this many, a death drains the server and it
+/// exits with status 70, for its supervisor (systemd, Kubernetes) to start
+/// a clean process.
+pub const DEFAULT_MAX_SHARD_RESTARTS: u64 = 16;
 /// File descriptors kept back from `max connections` for listeners, io_uring,
 /// logs and `/proc` reads.
 pub const RESERVED_FDS: u64 = 64;
@@ -135,6 +142,12 @@ pub struct Config {
     /// one last request (answered with `Connection: close`) before it is closed.
     #[arg(long, env = "DRAIN_IDLE_GRACE_MS", default_value_t = DEFAULT_DRAIN_IDLE_GRACE_MS)]
     pub drain_idle_grace_ms: u64,
+
+    /// Shard restarts allowed over the process's life (see
+    /// [`DEFAULT_MAX_SHARD_RESTARTS`]); the next death drains the server,
+    /// which then exits with status 70. 0: a shard that dies stops the server.
+    #[arg(long, env = "MAX_SHARD_RESTARTS", default_value_t = DEFAULT_MAX_SHARD_RESTARTS)]
+    pub max_shard_restarts: u64,
 
     /// Simulated backend latency on a cache miss (the shard stays free meanwhile).
     #[arg(long, env = "ORIGIN_DELAY_MS", default_value_t = 0,

@@ -44,6 +44,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Exit status after shards died past `MAX_SHARD_RESTARTS` (sysexits'
+/// `EX_SOFTWARE`: an internal error; a supervisor should start a new process).
+const EXIT_SHARDS_FAILED: u8 = 70;
+
 /// How long past the drain timeout the process may still run after a signal
 /// before the watchdog ends it.
 const WATCHDOG_SLACK: Duration = Duration::from_secs(5);
@@ -116,9 +120,15 @@ fn main() -> ExitCode {
         memlock_limit_kib = s.memlock_limit / 1024,
         "listening"
     );
-    if !server.join() {
-        return ExitCode::from(1);
+    match server.join() {
+        percore::server::Ended::Stopped => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        percore::server::Ended::ShardsFailed => {
+            tracing::error!("stopped: shards died past MAX_SHARD_RESTARTS");
+            ExitCode::from(EXIT_SHARDS_FAILED)
+        }
+        percore::server::Ended::ControlFailed => ExitCode::from(1),
     }
-    tracing::info!("stopped");
-    ExitCode::SUCCESS
 }

@@ -5,7 +5,8 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
@@ -38,6 +39,20 @@ pub struct ServerHandle {
     pub started: Started,
     stop: UnixStream,
     control: ExecutorJoinHandle<()>,
+    /// Set when shards died past `MAX_SHARD_RESTARTS`.
+    shards_failed: Arc<AtomicBool>,
+}
+
+/// How a server ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Drained after a shutdown request.
+    Stopped,
+    /// Drained because a shard died with the restart budget spent
+    /// (`MAX_SHARD_RESTARTS`).
+    ShardsFailed,
+    /// The control executor itself failed.
+    ControlFailed,
 }
 
 impl ServerHandle {
@@ -53,13 +68,13 @@ impl ServerHandle {
     }
 
     /// Waits until every shard has drained and the control executor ended.
-    /// Returns false if the control executor itself failed.
-    pub fn join(self) -> bool {
+    pub fn join(self) -> Ended {
         match self.control.join() {
-            Ok(()) => true,
+            Ok(()) if self.shards_failed.load(Ordering::Relaxed) => Ended::ShardsFailed,
+            Ok(()) => Ended::Stopped,
             Err(err) => {
                 tracing::error!(error = %err, "control executor ended abnormally");
-                false
+                Ended::ControlFailed
             }
         }
     }
@@ -100,8 +115,10 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
         .name("control")
         .io_memory(IO_MEMORY_BYTES)
         .defer_taskrun(plan.config.io_uring_defer_taskrun);
+    let shards_failed = Arc::new(AtomicBool::new(false));
+    let failed = shards_failed.clone();
     let control = spawn_executor(control_builder, "the control executor", move || {
-        control::run::run(plan, listeners, stop_rx, started_at, ready_tx)
+        control::run::run(plan, listeners, stop_rx, started_at, ready_tx, failed)
     })?;
     match ready_rx.recv() {
         Ok(Ok(())) => {}
@@ -118,5 +135,6 @@ pub fn start(config: Config) -> Result<ServerHandle, String> {
         },
         stop: stop_tx,
         control,
+        shards_failed,
     })
 }

@@ -372,6 +372,63 @@ fn a_dead_shard_hands_its_queued_connections_to_its_successor() {
     assert_eq!(restarts, vec![1, 0], "{m}");
 }
 
+/// Kills shard 0 of `server` through a connection that lands on it, and
+/// waits until that connection closes.
+#[cfg(feature = "fault-injection")]
+fn kill_shard_0(addr: SocketAddr) {
+    let mut victim = (0..200)
+        .map(|_| common::Client::connect(addr))
+        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 0).then_some(c))
+        .expect("no connection reached shard 0");
+    victim.send_get("/__fault/panic");
+    assert!(
+        try_read_response(&mut victim.reader, false).is_err(),
+        "the dying shard's connection closes"
+    );
+}
+
+/// Past `MAX_SHARD_RESTARTS`, a shard's death drains the server, which exits
+/// with status 70 (only once every shard has ended); within the budget the
+/// shard is restarted and the other one serves.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_dead_shard_past_the_restart_budget_drains_the_server() {
+    let mut server = Server::start(
+        &[
+            ("WORKERS", "2"),
+            ("RUST_BACKTRACE", "0"),
+            ("MAX_SHARD_RESTARTS", "1"),
+        ],
+        &[],
+    );
+    let addr = server.addr();
+    let mut survivor = (0..200)
+        .map(|_| common::Client::connect(addr))
+        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 1).then_some(c))
+        .expect("no connection reached shard 1");
+    kill_shard_0(addr); // within the budget: restarted
+    let killed = Instant::now();
+    while metrics(addr)["shards"][0]["restarts"] != 1 {
+        assert!(
+            killed.elapsed() < Duration::from_secs(5),
+            "{}",
+            server.output()
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(survivor.get("/api/health").status, 200);
+    kill_shard_0(addr); // past the budget: the server drains
+    let status = server
+        .wait_exit(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("the server did not exit:\n{}", server.output()));
+    assert_eq!(status.code(), Some(70), "{}", server.output());
+    assert!(
+        server.output().contains("restart budget is spent"),
+        "{}",
+        server.output()
+    );
+}
+
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

@@ -18,7 +18,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::UnixStream;
 
 use crate::control::messages::{Event, ToControl, ToShard};
-use crate::control::supervisor::{ShardPlan, Supervisor};
+use crate::control::supervisor::{Gone, ShardPlan, Supervisor};
 use crate::metrics::report::{self, ProcessInfo};
 use crate::metrics::stats::{new_latency_histogram, Merged, ShardSnapshot};
 use crate::shard::routes::MetricsFormat;
@@ -35,13 +35,15 @@ struct Round {
 /// Runs the control executor: starts a shard per listener (reporting the
 /// outcome on `ready`), then serves metrics rounds, restarts dead shards and
 /// orders the drain, until every shard has finished. `stop` is the read end
-/// of the socket that signal handlers write a byte to.
+/// of the socket that signal handlers write a byte to. `failed` is set when
+/// the server drained because a shard died past the restart budget.
 pub async fn run(
     plan: ShardPlan,
     listeners: Vec<std::net::TcpListener>,
     stop: std::os::unix::net::UnixStream,
     started: Instant,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
+    failed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     let (events_tx, events_rx) = local_channel::new_unbounded::<Event>();
     let events_tx = Rc::new(events_tx);
@@ -97,7 +99,11 @@ pub async fn run(
                     if let Some(r) = round.as_mut() {
                         r.requesters.retain(|(s, _)| *s != id);
                     }
-                    shards.on_gone(id, draining, orphans).await;
+                    if shards.on_gone(id, draining, orphans).await == Gone::BudgetSpent {
+                        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                        draining = true;
+                        drain_all(&shards).await;
+                    }
                 }
             }
             Event::Stop => {
@@ -107,11 +113,7 @@ pub async fn run(
                 }
                 draining = true;
                 tracing::info!("shutdown requested: draining");
-                for id in 0..count {
-                    if let Some(s) = shards.sender(id) {
-                        let _ = s.send(ToShard::Drain).await;
-                    }
-                }
+                drain_all(&shards).await;
             }
         }
         if round
@@ -141,6 +143,15 @@ pub async fn run(
             } else {
                 finish_round(r, &shards, started).await;
             }
+        }
+    }
+}
+
+/// Orders every running shard to drain.
+async fn drain_all(shards: &Supervisor) {
+    for id in 0..shards.shard_count() {
+        if let Some(s) = shards.sender(id) {
+            let _ = s.send(ToShard::Drain).await;
         }
     }
 }

@@ -30,6 +30,7 @@ pub const SETTING_VARS: &[&str] = &[
     "MAX_BODY_BYTES",
     "DRAIN_TIMEOUT_MS",
     "DRAIN_IDLE_GRACE_MS",
+    "MAX_SHARD_RESTARTS",
     "ORIGIN_DELAY_MS",
     "ORIGIN_CPU_US",
     "LOG_FORMAT",
