@@ -30,7 +30,8 @@
 //!   dashboard.rs   GET /dashboard: a static page that polls /api/metrics
 //!   registry.rs    open connections: idle/headers timeouts, drain, cut
 //!   drain.rs       graceful drain of a shard's connections
-//!   death.rs       a panicking shard closes its sockets on the way out
+//!   death.rs       a panicking shard's last acts: takes its queued connections
+//!                  for its successor, shuts its sockets
 //! http/            the protocol without I/O (RFC 9112)
 //!   request/       head parsing and checks      body.rs   body framing
 //!   chunked.rs     the chunked coding's grammar  syntax.rs byte classes

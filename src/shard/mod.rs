@@ -6,7 +6,7 @@
 //! `cache/`, `payload.rs` and `dashboard.rs` (a static page);
 //! `registry.rs` tracks open connections for timeouts and the drain,
 //! `drain.rs` empties them on shutdown and `death.rs` cuts them if the shard
-//! panics. Only `cache`, `payload` and `routes` are public, for the benches
+//! panics (and hands the connections still queued to its successor). Only `cache`, `payload` and `routes` are public, for the benches
 //! (and `routes` for the load generator's request count check).
 
 pub(crate) mod acceptor;
