@@ -8,6 +8,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -27,6 +28,26 @@ pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener>
     socket.listen(backlog as i32)?;
     socket.set_nonblocking(true)?;
     Ok(socket.into())
+}
+
+/// Takes one connection from the queue of the non-blocking listening socket
+/// `listen_fd`, as a non-blocking socket; `WouldBlock` when the queue is empty.
+pub fn accept_queued(listen_fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: accept4 with no address out-params; the caller vouches that
+    // `listen_fd` is an open listening socket.
+    let fd = unsafe {
+        libc::accept4(
+            listen_fd,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Binds `count` reuseport listeners on one address. With port 0 the first

@@ -17,7 +17,7 @@
 //! the `SO_REUSEPORT` group). So a draining shard first accepts what is
 //! queued, then closes the socket at once.
 
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -124,26 +124,17 @@ async fn until_drain<T>(
 fn accept_queued(shard: &Rc<Shard>, listen_fd: RawFd, limit: usize) -> Batch {
     let mut taken = 0;
     while taken < limit {
-        // SAFETY: accept4 on a listening socket we own, with no address out-params.
-        let fd = unsafe {
-            libc::accept4(
-                listen_fd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
+        let fd = match crate::os::listener::accept_queued(listen_fd) {
+            Ok(fd) => fd,
+            Err(err) => match err.raw_os_error() {
                 Some(libc::EAGAIN) => return Batch::Empty,
                 // The connection went away while queued, or a signal: next.
                 Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => continue,
                 _ => return Batch::Failed(err),
-            }
-        }
-        // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
-        let stream = unsafe { TcpStream::from_raw_fd(fd) };
+            },
+        };
+        // SAFETY: an accepted TCP socket, now owned by the stream.
+        let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
         admit(shard, stream);
         taken += 1;
     }

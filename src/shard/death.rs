@@ -32,7 +32,7 @@
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::rc::Weak;
 use std::sync::Once;
@@ -96,19 +96,17 @@ impl Drop for Guard {
 /// Accepts, without waiting, every connection queued on `listen_fd`.
 fn accept_queued(listen_fd: RawFd, into: &mut Vec<RawFd>) {
     loop {
-        // SAFETY: accept4 on the shard's listening socket, no address out-params.
-        let fd = unsafe {
-            libc::accept4(
-                listen_fd,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return; // EAGAIN: the queue is empty
+        match crate::os::listener::accept_queued(listen_fd) {
+            Ok(fd) => into.push(fd.into_raw_fd()),
+            // The connection went away while queued, or a signal: next.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR)
+                ) => {}
+            // EAGAIN: the queue is empty (or an error: nothing more to take).
+            Err(_) => return,
         }
-        into.push(fd);
     }
 }
 
