@@ -350,3 +350,39 @@ fn the_fallback_ring_setup_serves_and_drains() {
 fn the_default_ring_setup_serves_and_drains() {
     serves_and_drains_with_ring_setup("1", kernel_has_defer_taskrun());
 }
+
+/// Connections that queue while the shard is busy (here, 600 of them behind
+/// a 300 ms cache miss of simulated origin CPU) are accepted in batches once
+/// it is free, and every one is answered.
+#[test]
+fn a_burst_queued_while_the_shard_is_busy_is_all_answered() {
+    const BURST: usize = 600;
+    let server = Server::start(&[("WORKERS", "1"), ("ORIGIN_CPU_US", "300000")], &[]);
+    let addr = server.addr();
+    let mut busy = Client::connect(addr);
+    busy.send_get("/api/data/burst-miss");
+    // The shard spins for 300 ms from about now: what connects meanwhile
+    // waits in the socket's queue (backlog 4096).
+    std::thread::sleep(Duration::from_millis(20));
+    let started = Instant::now();
+    let mut burst: Vec<Client> = (0..BURST)
+        .map(|_| {
+            let mut c = Client::connect(addr);
+            c.send_get("/api/health");
+            c
+        })
+        .collect();
+    let queued_within = started.elapsed();
+    assert_eq!(busy.read().status, 200);
+    for (i, c) in burst.iter_mut().enumerate() {
+        let r = try_read_response(&mut c.reader, false)
+            .unwrap_or_else(|e| panic!("connection {i} got no answer: {e}"));
+        assert_eq!(r.status, 200, "connection {i}");
+    }
+    let accepted =
+        Client::connect(addr).get("/api/metrics").json()["connections"]["accepted"].as_u64();
+    assert!(
+        accepted.is_some_and(|n| n > BURST as u64),
+        "accepted {accepted:?} (the burst connected within {queued_within:?})"
+    );
+}
