@@ -3,7 +3,7 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,15 +69,18 @@ fn install_signal_handlers(
         signal_hook::flag::register(signal, signalled.clone())?;
         signal_hook::low_level::pipe::register(signal, server.stop_socket()?)?;
     }
+    // The watchdog blocks on its own registration of the signals (a
+    // self-pipe) rather than polling the flag: an idle server has no thread
+    // that wakes up on a timer.
+    let mut first_signal = signal_hook::iterator::Signals::new([SIGTERM, SIGINT])?;
     std::thread::Builder::new()
         .name("watchdog".into())
         .spawn(move || {
-            while !signalled.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(100));
+            if first_signal.forever().next().is_some() {
+                std::thread::sleep(drain_timeout + WATCHDOG_SLACK);
+                tracing::error!("drain overran its timeout: exiting");
+                std::process::exit(1);
             }
-            std::thread::sleep(drain_timeout + WATCHDOG_SLACK);
-            tracing::error!("drain overran its timeout: exiting");
-            std::process::exit(1);
         })?;
     Ok(())
 }

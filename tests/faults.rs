@@ -429,6 +429,34 @@ fn a_dead_shard_past_the_restart_budget_drains_the_server() {
     );
 }
 
+/// A shard stuck for good cannot hold the drain: the process exits with
+/// status 1 once `DRAIN_TIMEOUT_MS` and the watchdog's 5 s of slack have
+/// passed, not before.
+#[cfg(feature = "fault-injection")]
+#[test]
+fn a_hung_shard_cannot_hold_the_drain_past_its_timeout() {
+    let mut server = Server::start(&[("WORKERS", "1"), ("DRAIN_TIMEOUT_MS", "500")], &[]);
+    let mut stuck = common::Client::connect(server.addr());
+    stuck.send_get("/__fault/hang");
+    thread::sleep(Duration::from_millis(100));
+    server.sigterm();
+    let signalled = Instant::now();
+    let status = server
+        .wait_exit(Duration::from_secs(15))
+        .unwrap_or_else(|| panic!("the server did not exit:\n{}", server.output()));
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(1), "{}", server.output());
+    assert!(
+        took >= Duration::from_millis(5_500),
+        "exited after {took:?}, before the drain timeout and the slack"
+    );
+    assert!(
+        server.output().contains("drain overran its timeout"),
+        "{}",
+        server.output()
+    );
+}
+
 /// CPU seconds (user + system) a process has used.
 fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();

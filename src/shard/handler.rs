@@ -33,6 +33,12 @@ pub const FAULT_PANIC_PATH: &str = "/__fault/panic";
 #[cfg(feature = "fault-injection")]
 pub const FAULT_STALL_PANIC_PATH: &str = "/__fault/stall-then-panic";
 
+/// With the `fault-injection` feature, a request for this path blocks its
+/// shard's thread for good: to test that a stuck shard cannot hold the
+/// drain past its timeout.
+#[cfg(feature = "fault-injection")]
+pub const FAULT_HANG_PATH: &str = "/__fault/hang";
+
 /// How long [`FAULT_STALL_PANIC_PATH`] blocks its shard.
 #[cfg(feature = "fault-injection")]
 pub const FAULT_STALL: std::time::Duration = std::time::Duration::from_millis(500);
@@ -128,6 +134,12 @@ pub async fn respond(
     #[cfg(feature = "fault-injection")]
     if head.path == FAULT_PANIC_PATH {
         panic!("fault injected: shard {} dies on purpose", shard.id);
+    }
+    #[cfg(feature = "fault-injection")]
+    if head.path == FAULT_HANG_PATH {
+        loop {
+            std::thread::park();
+        }
     }
     #[cfg(feature = "fault-injection")]
     if head.path == FAULT_STALL_PANIC_PATH {
