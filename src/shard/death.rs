@@ -39,6 +39,9 @@ use std::sync::Once;
 
 use crate::shard::state::Shard;
 
+/// Bytes of one fd as the guard writes it.
+const FD_BYTES: usize = std::mem::size_of::<RawFd>();
+
 struct Guard {
     shard: Weak<Shard>,
     /// The listening socket's fd while it is open; -1 once closed.
@@ -82,13 +85,20 @@ impl Drop for Guard {
             .iter()
             .flat_map(|fd| fd.to_ne_bytes())
             .collect();
-        // The supervisor reads until end-of-file; if it cannot take them the
-        // connections stay open and unanswered, so close them instead.
-        if self.notice.write_all(&bytes).is_err() {
-            for &fd in &self.orphans {
-                // SAFETY: accepted by `accept_queued` and owned by nobody else.
-                unsafe { libc::close(fd) };
+        let mut written = 0;
+        while written < bytes.len() {
+            match self.notice.write(&bytes[written..]) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
+        }
+        // The supervisor takes only the fds it read whole; the others would
+        // stay open and unanswered, so close them.
+        for &fd in &self.orphans[written / FD_BYTES..] {
+            // SAFETY: accepted by `accept_queued` and given to nobody.
+            unsafe { libc::close(fd) };
         }
     }
 }
@@ -171,7 +181,7 @@ pub fn disarm() {
 /// supervisor's end of the socket pair (everything read up to end-of-file).
 pub fn read_orphans(bytes: &[u8]) -> Vec<OwnedFd> {
     bytes
-        .chunks_exact(std::mem::size_of::<RawFd>())
+        .chunks_exact(FD_BYTES)
         .filter_map(|b| b.try_into().ok().map(RawFd::from_ne_bytes))
         .filter(|&fd| fd >= 0)
         // SAFETY: each fd was accepted by the dead shard's guard, which gave
