@@ -31,23 +31,32 @@ pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener>
 }
 
 /// Takes one connection from the queue of the non-blocking listening socket
-/// `listen_fd`, as a non-blocking socket; `WouldBlock` when the queue is empty.
-pub fn accept_queued(listen_fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: accept4 with no address out-params; the caller vouches that
-    // `listen_fd` is an open listening socket.
-    let fd = unsafe {
-        libc::accept4(
-            listen_fd,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+/// `listen_fd`, as a non-blocking socket; `None` when the queue is empty.
+/// Connections that went away while queued (and signals) are skipped; any
+/// other error (EMFILE, ENFILE, ENOBUFS, a broken socket) is returned.
+pub fn accept_queued(listen_fd: RawFd) -> io::Result<Option<OwnedFd>> {
+    loop {
+        // SAFETY: accept4 with no address out-params; the caller vouches that
+        // `listen_fd` is an open listening socket.
+        let fd = unsafe {
+            libc::accept4(
+                listen_fd,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
+            return Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) => return Ok(None),
+            Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => continue,
+            _ => return Err(err),
+        }
     }
-    // SAFETY: `fd` was just returned by accept4 and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Binds `count` reuseport listeners on one address. With port 0 the first

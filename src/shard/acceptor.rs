@@ -125,13 +125,9 @@ fn accept_queued(shard: &Rc<Shard>, listen_fd: RawFd, limit: usize) -> Batch {
     let mut taken = 0;
     while taken < limit {
         let fd = match crate::os::listener::accept_queued(listen_fd) {
-            Ok(fd) => fd,
-            Err(err) => match err.raw_os_error() {
-                Some(libc::EAGAIN) => return Batch::Empty,
-                // The connection went away while queued, or a signal: next.
-                Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR) => continue,
-                _ => return Batch::Failed(err),
-            },
+            Ok(Some(fd)) => fd,
+            Ok(None) => return Batch::Empty,
+            Err(err) => return Batch::Failed(err),
         };
         // SAFETY: an accepted TCP socket, now owned by the stream.
         let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };

@@ -103,20 +103,11 @@ impl Drop for Guard {
     }
 }
 
-/// Accepts, without waiting, every connection queued on `listen_fd`.
+/// Accepts, without waiting, every connection queued on `listen_fd` (up to
+/// the first error: nothing more can be taken then).
 fn accept_queued(listen_fd: RawFd, into: &mut Vec<RawFd>) {
-    loop {
-        match crate::os::listener::accept_queued(listen_fd) {
-            Ok(fd) => into.push(fd.into_raw_fd()),
-            // The connection went away while queued, or a signal: next.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ECONNABORTED | libc::EPROTO | libc::EINTR)
-                ) => {}
-            // EAGAIN: the queue is empty (or an error: nothing more to take).
-            Err(_) => return,
-        }
+    while let Ok(Some(fd)) = crate::os::listener::accept_queued(listen_fd) {
+        into.push(fd.into_raw_fd());
     }
 }
 
