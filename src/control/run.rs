@@ -18,7 +18,7 @@ use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::UnixStream;
 
 use crate::control::messages::{Event, ToControl, ToShard};
-use crate::control::supervisor::{Gone, ShardPlan, Supervisor};
+use crate::control::supervisor::{ShardPlan, Supervisor};
 use crate::metrics::report::{self, ProcessInfo};
 use crate::metrics::stats::{new_latency_histogram, Merged, ShardSnapshot};
 use crate::shard::routes::MetricsFormat;
@@ -99,7 +99,7 @@ pub async fn run(
                     if let Some(r) = round.as_mut() {
                         r.requesters.retain(|(s, _)| *s != id);
                     }
-                    if shards.on_gone(id, draining, orphans).await == Gone::BudgetSpent {
+                    if shards.on_gone(id, draining, orphans).await.is_err() {
                         failed.store(true, std::sync::atomic::Ordering::Relaxed);
                         draining = true;
                         drain_all(&shards).await;

@@ -44,19 +44,10 @@ struct Slot {
     restarts: u64,
 }
 
-/// How a shard's end was handled.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Gone {
-    /// It finished its drain.
-    Ended,
-    /// It died and a fresh one runs in its place.
-    Restarted,
-    /// It died and stays down (while draining, or it could not be restarted).
-    Died,
-    /// It died with the restart budget spent: the server must drain and
-    /// exit with a failure.
-    BudgetSpent,
-}
+/// A shard died with the restart budget (`MAX_SHARD_RESTARTS`) spent: the
+/// server must drain and exit with a failure.
+#[derive(Debug)]
+pub struct BudgetSpent;
 
 /// The shards and their restarts.
 pub struct Supervisor {
@@ -183,15 +174,20 @@ impl Supervisor {
     /// panic while the server was not draining, starts a fresh one that
     /// serves `orphans`, unless the restart budget is spent. Orphans nobody
     /// can serve are closed (dropped).
-    pub async fn on_gone(&mut self, id: usize, draining: bool, orphans: Vec<OwnedFd>) -> Gone {
+    pub async fn on_gone(
+        &mut self,
+        id: usize,
+        draining: bool,
+        orphans: Vec<OwnedFd>,
+    ) -> Result<(), BudgetSpent> {
         let budget = self.plan.config.max_shard_restarts;
         let spent: u64 = self.slots.iter().map(|s| s.restarts).sum();
         let Some(slot) = self.slots.get_mut(id) else {
-            return Gone::Ended;
+            return Ok(());
         };
         slot.sender = None;
         let Some(handle) = slot.handle.take() else {
-            return Gone::Ended;
+            return Ok(());
         };
         // The thread is unwinding or returning: joining takes moments, but it
         // blocks, so it runs on the blocking pool.
@@ -199,17 +195,17 @@ impl Supervisor {
             .spawn_blocking(move || handle.join())
             .await;
         let panic = match joined {
-            Ok(()) => return Gone::Ended,
+            Ok(()) => return Ok(()),
             Err(err) => err.to_string(),
         };
         if draining {
             tracing::error!(shard = id, error = %panic, "shard died while draining");
-            return Gone::Died;
+            return Ok(());
         }
         if spent >= budget {
             tracing::error!(shard = id, error = %panic, restarts = spent, max_shard_restarts = budget,
                 "shard died and the restart budget is spent: draining the server, which then exits with status 70");
-            return Gone::BudgetSpent;
+            return Err(BudgetSpent);
         }
         slot.restarts += 1;
         let restarts = slot.restarts;
@@ -221,7 +217,7 @@ impl Supervisor {
             Ok(l) => l,
             Err(err) => {
                 tracing::error!(shard = id, error = %err, "cannot listen again; shard stays down");
-                return Gone::Died;
+                return Ok(());
             }
         };
         if !orphans.is_empty() {
@@ -233,8 +229,8 @@ impl Supervisor {
         }
         if let Err(err) = self.start(id, listener, orphans).await {
             tracing::error!(shard = id, error = %err, "cannot restart shard");
-            return Gone::Died;
+            return Ok(());
         }
-        Gone::Restarted
+        Ok(())
     }
 }
