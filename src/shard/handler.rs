@@ -22,26 +22,33 @@ pub const BUSY_BODY: &[u8] = br#"{"error":"Server too busy","retry_after":1}"#;
 pub const RETRY_AFTER: &[u8] = b"Retry-After: 1\r\n";
 
 /// With the `fault-injection` feature (tests only, never in release builds),
-/// a request for this path panics its shard, to test shard restarts.
+/// requests for these paths harm their shard on purpose:
+/// - `/__fault/panic` panics it, to test shard restarts;
+/// - `/__fault/stall-then-panic` blocks it for [`FAULT_STALL`], then panics
+///   it: connections that arrive meanwhile queue on its listening socket, to
+///   test that the replacement serves them;
+/// - `/__fault/hang` blocks its thread for good, to test that a stuck shard
+///   cannot hold the drain past its timeout.
+///
+/// Any other path returns at once.
 #[cfg(feature = "fault-injection")]
-pub const FAULT_PANIC_PATH: &str = "/__fault/panic";
+fn inject_fault(shard_id: usize, path: &str) {
+    match path {
+        "/__fault/panic" => panic!("fault injected: shard {shard_id} dies on purpose"),
+        "/__fault/stall-then-panic" => {
+            std::thread::sleep(FAULT_STALL);
+            panic!("fault injected: shard {shard_id} stalls, then dies");
+        }
+        "/__fault/hang" => loop {
+            std::thread::park();
+        },
+        _ => {}
+    }
+}
 
-/// With the `fault-injection` feature, a request for this path blocks its
-/// shard for [`FAULT_STALL`], then panics it: connections that arrive
-/// meanwhile queue on the shard's listening socket, to test that the
-/// replacement serves them.
+/// How long `/__fault/stall-then-panic` blocks its shard.
 #[cfg(feature = "fault-injection")]
-pub const FAULT_STALL_PANIC_PATH: &str = "/__fault/stall-then-panic";
-
-/// With the `fault-injection` feature, a request for this path blocks its
-/// shard's thread for good: to test that a stuck shard cannot hold the
-/// drain past its timeout.
-#[cfg(feature = "fault-injection")]
-pub const FAULT_HANG_PATH: &str = "/__fault/hang";
-
-/// How long [`FAULT_STALL_PANIC_PATH`] blocks its shard.
-#[cfg(feature = "fault-injection")]
-pub const FAULT_STALL: std::time::Duration = std::time::Duration::from_millis(500);
+const FAULT_STALL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Counts a request as in flight for as long as it lives, so an answer that
 /// is abandoned (connection dropped mid-await) still releases its slot.
@@ -132,20 +139,7 @@ pub async fn respond(
     }
     let _in_flight = InFlight::enter(shard);
     #[cfg(feature = "fault-injection")]
-    if head.path == FAULT_PANIC_PATH {
-        panic!("fault injected: shard {} dies on purpose", shard.id);
-    }
-    #[cfg(feature = "fault-injection")]
-    if head.path == FAULT_HANG_PATH {
-        loop {
-            std::thread::park();
-        }
-    }
-    #[cfg(feature = "fault-injection")]
-    if head.path == FAULT_STALL_PANIC_PATH {
-        std::thread::sleep(FAULT_STALL);
-        panic!("fault injected: shard {} stalls, then dies", shard.id);
-    }
+    inject_fault(shard.id, head.path);
     let status = match routes::route(head.method, head.path, class) {
         Route::Data(client_id) => {
             return data(shard, head, client_id, persistence, include_body, out).await
