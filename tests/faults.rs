@@ -313,10 +313,7 @@ fn a_dead_shard_is_restarted_and_the_other_keeps_serving() {
 fn a_dead_shard_hands_its_queued_connections_to_its_successor() {
     let server = Server::start(&[("WORKERS", "2"), ("RUST_BACKTRACE", "0")], &[]);
     let addr = server.addr();
-    let mut victim = (0..200)
-        .map(|_| common::Client::connect(addr))
-        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 0).then_some(c))
-        .expect("no connection reached shard 0");
+    let mut victim = connection_to_shard(addr, 0);
     victim.send_get("/__fault/stall-then-panic");
     // Shard 0 is stuck for 500 ms from about now: new connections that the
     // kernel routes to its socket wait in the socket's queue.
@@ -369,14 +366,21 @@ fn shard_restarts(addr: SocketAddr) -> Vec<u64> {
         .collect()
 }
 
+/// A keep-alive connection that the kernel routed to shard `id` (tried over
+/// up to 200 connections; the others are closed).
+#[cfg(feature = "fault-injection")]
+fn connection_to_shard(addr: SocketAddr, id: u64) -> common::Client {
+    (0..200)
+        .map(|_| common::Client::connect(addr))
+        .find_map(|mut c| (c.get("/api/health").json()["worker"] == id).then_some(c))
+        .unwrap_or_else(|| panic!("no connection reached shard {id}"))
+}
+
 /// Kills shard 0 of `server` through a connection that lands on it, and
 /// waits until that connection closes.
 #[cfg(feature = "fault-injection")]
 fn kill_shard_0(addr: SocketAddr) {
-    let mut victim = (0..200)
-        .map(|_| common::Client::connect(addr))
-        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 0).then_some(c))
-        .expect("no connection reached shard 0");
+    let mut victim = connection_to_shard(addr, 0);
     victim.send_get("/__fault/panic");
     assert!(
         try_read_response(&mut victim.reader, false).is_err(),
@@ -399,10 +403,7 @@ fn a_dead_shard_past_the_restart_budget_drains_the_server() {
         &[],
     );
     let addr = server.addr();
-    let mut survivor = (0..200)
-        .map(|_| common::Client::connect(addr))
-        .find_map(|mut c| (c.get("/api/health").json()["worker"] == 1).then_some(c))
-        .expect("no connection reached shard 1");
+    let mut survivor = connection_to_shard(addr, 1);
     kill_shard_0(addr); // within the budget: restarted
     let killed = Instant::now();
     while shard_restarts(addr)[0] != 1 {
