@@ -235,6 +235,35 @@ fn stats(c: &mut Criterion) {
 /// All the user-space work of one keep-alive cache hit, in the server's
 /// order (`conn::answer_buffered` + `handler::data`), minus the syscalls
 /// and the executor.
+/// One cache-hit request in user space, as a shard answers it: refresh the
+/// clock, parse, look up, write the response, count it. Out of line for the
+/// same reason as [`write_hit`]: `benches/instructions.sh` divides its
+/// instructions by its calls (`BENCH=request/hit_user_space
+/// FUNCTION=hot_path::hit_user_space`).
+#[inline(never)]
+fn hit_user_space(
+    clock: &mut Clock,
+    cache: &mut Cache,
+    stats: &ShardStats,
+    head: &[u8],
+    out: &mut Vec<u8>,
+) -> usize {
+    out.clear();
+    clock.refresh();
+    let started = quanta::Instant::now();
+    let head = parse_head(head, &LIMITS)
+        .expect("valid head")
+        .expect("complete head");
+    let client_id = &head.path["/api/data/".len()..];
+    let body = cache
+        .get(client_id.as_bytes(), clock.now_ms())
+        .expect("cached");
+    Response::new(Status::Ok).write(out, clock.date(), body);
+    let route = RouteClass::of_path(head.path);
+    stats.record_response(route, Status::Ok, started.elapsed().as_micros() as u64);
+    out.len()
+}
+
 fn request(c: &mut Criterion) {
     let mut clock = Clock::new();
     let mut cache = Cache::new(CACHE_CAPACITY, TTL_MS);
@@ -248,20 +277,13 @@ fn request(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("hit_user_space", |b| {
         b.iter(|| {
-            out.clear();
-            clock.refresh();
-            let started = quanta::Instant::now();
-            let head = parse_head(black_box(WRK_HEAD), &LIMITS)
-                .expect("valid head")
-                .expect("complete head");
-            let client_id = &head.path["/api/data/".len()..];
-            let body = cache
-                .get(client_id.as_bytes(), clock.now_ms())
-                .expect("cached");
-            Response::new(Status::Ok).write(&mut out, clock.date(), body);
-            let route = RouteClass::of_path(head.path);
-            stats.record_response(route, Status::Ok, started.elapsed().as_micros() as u64);
-            black_box(out.len())
+            black_box(hit_user_space(
+                &mut clock,
+                &mut cache,
+                &stats,
+                black_box(WRK_HEAD),
+                &mut out,
+            ))
         })
     });
     g.finish();
