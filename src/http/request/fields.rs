@@ -131,5 +131,37 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
 
 /// Bytes allowed in a Host value: uri-host [":" port] (RFC 9110 §7.2, RFC 3986 §3.2.2).
 fn is_host_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b)
+    HOST_BYTES[usize::from(b)]
+}
+
+/// [`is_host_byte`] as a table: one load per byte of every request's Host,
+/// where searching the punctuation list cost a `memchr` per byte.
+static HOST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    let punctuation = b"-._~!$&'()*+,;=:[]%";
+    let mut i = 0;
+    while i < punctuation.len() {
+        table[punctuation[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+#[cfg(test)]
+mod tests {
+    use super::is_host_byte;
+
+    /// The table holds exactly RFC 3986's reg-name, IP-literal and port bytes.
+    #[test]
+    fn host_bytes_are_the_rfc_3986_set() {
+        for b in 0..=u8::MAX {
+            let expected = b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:[]%".contains(&b);
+            assert_eq!(is_host_byte(b), expected, "byte {b:#04x}");
+        }
+    }
 }
