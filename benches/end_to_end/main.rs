@@ -38,6 +38,10 @@
 //! `BENCH_CLIENT` (`epoll` or `threads`), `PERCORE_BIN` (the server binary;
 //! default `$CARGO_TARGET_DIR/release/percore`, else
 //! `<crate>/target/release/percore`).
+//!
+//! Here: the settings, a measured run and its report, idle mode. `client.rs`:
+//! the closed-loop load. `server.rs`: the server process and what `/proc`
+//! says of it.
 
 mod client;
 mod server;
