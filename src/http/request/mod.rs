@@ -65,6 +65,13 @@ pub fn parse_head<'b>(
     let head_len = match req.parse_with_uninit_headers(window, slots) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return incomplete(buf, window, limits),
+        // A target over the limit is refused as soon as it is seen, before
+        // the head is complete; so it is here too, whatever httparse found
+        // after it: how the head arrived, whole or in pieces, must not
+        // change the answer (414 against 400, 431 or 505).
+        Err(_) if target_exceeds(window, limits.max_uri_bytes) => {
+            return Err(ParseError::UriTooLong)
+        }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),
         Err(httparse::Error::Version) => return refused_version(buf, window, limits),
         // Bare CR (§2.2), obs-fold (§5.2), whitespace before colon (§5.1),

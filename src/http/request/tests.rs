@@ -140,6 +140,36 @@ fn version_answers_do_not_depend_on_the_cut() {
     }
 }
 
+/// A target over the limit is 414 at every cut, whatever the rest of the head
+/// holds: a malformed field line, too many fields, another HTTP version.
+/// Found by AFL++ (`fuzz/afl/run.sh connection`): fed whole, the first case
+/// was 400; fed in pieces, 414.
+#[test]
+fn a_long_target_is_414_at_every_cut() {
+    let limits = Limits {
+        max_uri_bytes: 64,
+        max_headers: 2,
+        ..LIMITS
+    };
+    let long = format!("GET /{}", "u".repeat(64));
+    let cases = [
+        format!("{long} HTTP/1.1\r\nHost: a\r\nt in /1 HTTP/1.1\r\n\r\n"),
+        format!("{long} HTTP/1.1\r\nA: 1\r\nB: 2\r\nHost: a\r\n\r\n"),
+        format!("{long} HTTP/2.0\r\nHost: a\r\n\r\n"),
+        format!("t {} HTTP/1.1\r\nHost:  a\r\n\r\n", "A".repeat(65)),
+    ];
+    for input in &cases {
+        for cut in long.len()..=input.len() {
+            let got = parse_head(input.as_bytes().get(..cut).unwrap_or_default(), &limits);
+            assert_eq!(
+                got.map(|h| h.map(|h| h.head_len)),
+                Err(E::UriTooLong),
+                "{input:?} cut at {cut}"
+            );
+        }
+    }
+}
+
 /// Method, path, version, "ka" if keep-alive, framing, "100" if expect_continue.
 fn summary(h: &RequestHead<'_>) -> String {
     let ka = if h.keep_alive { " ka" } else { "" };
