@@ -24,6 +24,13 @@ pub struct Tally {
     pub last_request: Mutex<Option<Instant>>,
 }
 
+impl Tally {
+    /// Records a failure; the test ends by asserting there was none.
+    fn fail(&self, failure: String) {
+        self.failures.lock().unwrap().push(failure);
+    }
+}
+
 /// Runs `clients` threads, each looping `GET /api/data/c<i>` on one
 /// keep-alive connection with `think` between requests, reconnecting after
 /// a `Connection: close`; a refused connect ends that client. Runs until
@@ -56,11 +63,7 @@ pub fn run_clients(
                                 return;
                             }
                             Err(e) => {
-                                tally
-                                    .failures
-                                    .lock()
-                                    .unwrap()
-                                    .push(format!("client {i}: connect: {e}"));
+                                tally.fail(format!("client {i}: connect: {e}"));
                                 return;
                             }
                         }
@@ -70,11 +73,7 @@ pub fn run_clients(
                     };
                     *tally.last_request.lock().unwrap() = Some(Instant::now());
                     if let Err(e) = w.write_all(request.as_bytes()) {
-                        tally
-                            .failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("client {i}: write: {e}"));
+                        tally.fail(format!("client {i}: write: {e}"));
                         conn = None;
                         continue;
                     }
@@ -87,19 +86,11 @@ pub fn run_clients(
                             }
                         }
                         Ok(resp) => {
-                            tally
-                                .failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("client {i}: status {}", resp.status));
+                            tally.fail(format!("client {i}: status {}", resp.status));
                             conn = None;
                         }
                         Err(e) => {
-                            tally
-                                .failures
-                                .lock()
-                                .unwrap()
-                                .push(format!("client {i}: no response: {e}"));
+                            tally.fail(format!("client {i}: no response: {e}"));
                             conn = None;
                         }
                     }
