@@ -6,7 +6,7 @@
 #          percore's exact body for /api/data/client-50 (~615 bytes) from
 #          memory (`return 200 '<body>'`), each worker on its own `reuseport`
 #          socket, pinned like percore's shards (NGINX_MODE=file: from a file
-#          with sendfile, the mode of the README's earlier history rows);
+#          with sendfile, the mode of docs/performance.md's history rows);
 #   floor  benches/floor/: the least a server can do per request on io_uring
 #          (multishot accept, recv and send as ring operations, one
 #          io_uring_enter per loop turn, SINGLE_ISSUER | DEFER_TASKRUN),

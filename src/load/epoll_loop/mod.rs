@@ -8,7 +8,7 @@
 //! level-triggered for reading, and a request costs one `send` and one
 //! `recv` plus a share of one `epoll_wait`. (wrk additionally switches
 //! `EPOLLOUT` on and off around every request: two `epoll_ctl` per request,
-//! counted in README.)
+//! counted in README, "Load generator".)
 //! `EPOLLOUT` is asked for only while a connect is in progress or a request
 //! did not fit in the socket buffer.
 //!
