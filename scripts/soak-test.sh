@@ -39,6 +39,17 @@ trap cleanup EXIT
 echo "== build the release binaries"
 cargo build --release --quiet --bin percore --bin percore-load
 
+# Half of a duration as sleep(1) takes it: 5m -> 150, 30s -> 15.
+half_of() {
+  local d=$1 n=${1%[smh]} unit=${1: -1}
+  case "$unit" in
+    m) echo $((n * 30)) ;;
+    h) echo $((n * 1800)) ;;
+    s) echo $((n / 2)) ;;
+    *) echo $((d / 2)) ;;
+  esac
+}
+
 # One soak against a new server: 0 pass, 2 only the latency check failed,
 # 1 anything else failed.
 soak_once() {
@@ -46,11 +57,18 @@ soak_once() {
   start_percore "$out/server.log"
 
   echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
+  # The machine's own figures at the start, the middle and the end, to tell a
+  # host that slowed the VM down (steal) from a server that slowed down.
+  head -n 1 /proc/stat >"$out/stat.0"
+  (sleep "$(half_of "$SOAK_DURATION")" && head -n 1 /proc/stat >"$out/stat.1") &
+  mid_pid=$!
   set +e
   ./target/release/percore-load soak --url "http://127.0.0.1:$port" --clients 100 \
     --duration "$SOAK_DURATION" --window 0 --json "$out/soak.json"
   load_exit=$?
   set -e
+  head -n 1 /proc/stat >"$out/stat.2"
+  wait "$mid_pid" || true
   # 0 or 99 (a criterion failed) leave a report to judge; anything else did not.
   if [ "$load_exit" -ne 0 ] && [ "$load_exit" -ne 99 ]; then
     echo "FAIL: percore-load exited $load_exit"
@@ -63,6 +81,7 @@ soak_once() {
 import json, statistics, sys
 
 r = json.load(open(sys.argv[1]))
+out = sys.argv[1].rsplit("/", 1)[0]
 full = int(r["summary"]["duration_s"]) // 2 * 2
 seconds = [p for p in r["timeline"][:full] if p["rps"] > 0]
 half = len(seconds) // 2
@@ -94,6 +113,22 @@ for name, a, b, x, bound in checks:
 ok = success > 99.9
 failed |= not ok
 print(f"  {'success %':36} {success:.4f} > 99.9  {'PASS' if ok else 'FAIL'}")
+
+# /proc/stat's first line: user nice system idle iowait irq softirq steal ...
+# Steal is the time the host ran something else while this VM wanted its
+# cores; it is printed, not judged, beside the latency check it explains.
+def ticks(name):
+    try:
+        return [int(v) for v in open(f"{out}/{name}").read().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+t = [ticks(f"stat.{i}") for i in range(3)]
+if None not in t:
+    def steal(a, b):
+        d = [y - x for x, y in zip(a, b)]
+        return 100.0 * d[7] / max(sum(d[:8]), 1)
+    print(f"  {'machine: steal % of CPU time':36} first {steal(t[0], t[1]):8.1f}  second {steal(t[1], t[2]):8.1f}  (not judged)")
 # 2: only the latency check failed (see the top of this script).
 sys.exit(1 if failed else (2 if latency_failed else 0))
 PY
