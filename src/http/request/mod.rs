@@ -25,7 +25,7 @@ pub use head::{BodyFraming, Method, RequestHead, Version};
 use crate::http::version::{self, Refused};
 use fields::Fields;
 use std::mem::MaybeUninit;
-use target::{request_path, target_exceeds};
+use target::{long_target_precedes_error, request_path, target_exceeds};
 
 /// Size of the stack array of header slots handed to `httparse`.
 pub const MAX_HEADERS: usize = 64;
@@ -67,9 +67,9 @@ pub fn parse_head<'b>(
         Ok(httparse::Status::Partial) => return incomplete(buf, window, limits),
         // A target over the limit is refused as soon as it is seen, before
         // the head is complete; so it is here too, whatever httparse found
-        // after it: how the head arrived, whole or in pieces, must not
-        // change the answer (414 against 400, 431 or 505).
-        Err(_) if target_exceeds(window, limits.max_uri_bytes) => {
+        // after it (but not before it): how the head arrived, whole or in
+        // pieces, must not change the answer (414 against 400, 431 or 505).
+        Err(_) if long_target_precedes_error(window, limits.max_uri_bytes) => {
             return Err(ParseError::UriTooLong)
         }
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::TooManyHeaders),

@@ -58,17 +58,36 @@ fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 /// Whether the (possibly incomplete) request line already shows a target
 /// longer than `max_uri_bytes`. Scans at most `max_uri_bytes + 1` target bytes.
 pub(super) fn target_exceeds(window: &[u8], max_uri_bytes: usize) -> bool {
-    let line = request_line(window);
-    let Some(method_len) = line.iter().position(|&b| b == b' ') else {
+    long_target_end(window, max_uri_bytes).is_some()
+}
+
+/// For a head httparse refused: whether a target longer than `max_uri_bytes`
+/// comes before the error. A head that arrives in pieces is refused 414 as
+/// soon as `max_uri_bytes + 1` target bytes are in, if httparse found
+/// nothing wrong up to there; a whole head must get the same answer, so the
+/// same prefix is parsed again: an error in the method or in the target's
+/// first bytes is the answer (400), one after them is not (414).
+pub(super) fn long_target_precedes_error(window: &[u8], max_uri_bytes: usize) -> bool {
+    let Some(end) = long_target_end(window, max_uri_bytes) else {
         return false;
     };
+    let prefix = window.get(..end).unwrap_or(window);
+    let mut req = httparse::Request::new(&mut []);
+    matches!(req.parse(prefix), Ok(httparse::Status::Partial))
+}
+
+/// Where the first `max_uri_bytes + 1` bytes of the target end in `window`,
+/// if the target is that long.
+fn long_target_end(window: &[u8], max_uri_bytes: usize) -> Option<usize> {
+    let line = request_line(window);
+    let method_len = line.iter().position(|&b| b == b' ')?;
     let target = line.get(method_len + 1..).unwrap_or(&[]);
     let target_len = target
         .iter()
         .take(max_uri_bytes.saturating_add(1))
         .take_while(|&&b| !matches!(b, b' ' | b'\r' | b'\n'))
         .count();
-    target_len > max_uri_bytes
+    (target_len > max_uri_bytes).then(|| window.len() - target.len() + target_len)
 }
 
 /// The buffer after the empty lines a server ignores before a request (RFC 9112 §2.2).

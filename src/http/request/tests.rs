@@ -157,6 +157,8 @@ fn a_long_target_is_414_at_every_cut() {
         format!("{long} HTTP/1.1\r\nA: 1\r\nB: 2\r\nHost: a\r\n\r\n"),
         format!("{long} HTTP/2.0\r\nHost: a\r\n\r\n"),
         format!("t {} HTTP/1.1\r\nHost:  a\r\n\r\n", "A".repeat(65)),
+        // A byte no target may hold, after the first 65 target bytes.
+        format!("{long}\x7fu HTTP/1.1\r\nHost: a\r\n\r\n"),
     ];
     for input in &cases {
         for cut in long.len()..=input.len() {
@@ -164,6 +166,46 @@ fn a_long_target_is_414_at_every_cut() {
             assert_eq!(
                 got.map(|h| h.map(|h| h.head_len)),
                 Err(E::UriTooLong),
+                "{input:?} cut at {cut}"
+            );
+        }
+    }
+}
+
+/// An error before the target's first `max_uri_bytes + 1` bytes (in the
+/// method, or a byte no target may hold) is found before the target is long
+/// enough to refuse: 400 whether the head arrives whole or in pieces. (The
+/// fuzzer's second finding: whole heads got 414, heads in pieces 400.)
+#[test]
+fn an_error_before_a_long_target_is_400_at_every_cut() {
+    let limits = Limits {
+        max_uri_bytes: 64,
+        max_headers: 2,
+        ..LIMITS
+    };
+    let cases = [
+        format!("G:T /{} HTTP/1.1\r\nHost: a\r\n\r\n", "u".repeat(80)),
+        format!(
+            "GET /{}\x7f{} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "u".repeat(10),
+            "u".repeat(80)
+        ),
+        format!(
+            "GET /{}\x01{} HTTP/1.1\r\nHost: a\r\n\r\n",
+            "u".repeat(63),
+            "u".repeat(80)
+        ),
+    ];
+    for input in &cases {
+        let error_at = input
+            .bytes()
+            .position(|b| b == b':' || b == 0x7f || b == 0x01);
+        let first = error_at.unwrap_or_default() + 1;
+        for cut in first..=input.len() {
+            let got = parse_head(input.as_bytes().get(..cut).unwrap_or_default(), &limits);
+            assert_eq!(
+                got.map(|h| h.map(|h| h.head_len)),
+                Err(E::Malformed),
                 "{input:?} cut at {cut}"
             );
         }
