@@ -13,7 +13,7 @@ import re
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 OUT = ROOT / "fuzz" / "corpus"
-SOURCES = sorted((ROOT / "tests").glob("*.rs")) + sorted((ROOT / "src" / "http").rglob("*.rs"))
+SOURCES = sorted((ROOT / "tests").rglob("*.rs")) + sorted((ROOT / "src" / "http").rglob("*.rs"))
 LITERAL = re.compile(rb'b?"((?:[^"\\]|\\.|\\\n)*)"', re.S)
 ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|\n\s*|.)", re.S)
 SIMPLE = {b"n": b"\n", b"r": b"\r", b"t": b"\t", b"0": b"\0", b"\\": b"\\", b'"': b'"', b"'": b"'"}

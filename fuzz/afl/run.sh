@@ -2,7 +2,8 @@
 # Coverage-guided fuzzing of the request path with AFL++, on stable Rust
 # (`cargo-afl`). The targets and their invariants are `percore::fuzz`'s, the
 # same that `tests/fuzz.rs` runs deterministically in CI; the seed corpus is
-# `fuzz/corpus/` (every request literal of the tests). A panic is a finding:
+# `fuzz/corpus/` (every request literal of the tests), the dictionary
+# `http.dict` (the tokens the parser branches on). A panic is a finding:
 # AFL++ keeps its input under `out/<target>/default/crashes/`.
 #
 # Usage:  fuzz/afl/run.sh [TARGET] [SECONDS]
@@ -27,7 +28,7 @@ out="${AFL_OUT:-out/$target}"
 mkdir -p "$out"
 # No CPU-frequency or core-pattern tuning on a shared machine: run as is.
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
-FUZZ_TARGET="$target" cargo afl fuzz -V "$seconds" -i ../corpus -o "$out" \
+FUZZ_TARGET="$target" cargo afl fuzz -V "$seconds" -i ../corpus -x http.dict -o "$out" \
     target/release/request_path >"$out/afl.log" 2>&1 || {
     tail -20 "$out/afl.log" >&2
     exit 1
