@@ -41,7 +41,9 @@
 #         ROUNDS=1          alternations of the servers per set-up (averaged;
 #                           the order reverses every round)
 #         SETUPS="a b c"    which set-ups
-#         SERVERS="nginx floor percore"   which servers (percore is required)
+#         SERVERS="nginx floor percore"   which servers (percore is required; the
+#                           variants percore_coop, percore_poll, percore_send and
+#                           percore_alt, the build PERCORE_ALT_BIN, see peers.sh)
 #         LOADERS="wrk percore-load"
 #         NICE=-19          run servers and load at this nice value, and the
 #                           session's autogroup too (root only; see peers.sh),
@@ -256,7 +258,7 @@ measure() { # setup loader server round
 # --- the body every server answers: percore's own ---------------------------
 fetch_body
 
-echo "percore vs ${SERVERS// percore/}: $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS connections," \
+echo "percore vs $(tr " " "\n" <<<"$SERVERS" | grep -vx percore | paste -sd " "): $DURATION s per run (+$WARMUP s warm-up), $CONNECTIONS connections," \
     "$IDS ids, body $(wc -c <"$tmp/body.json") bytes, $(nproc) cores, load now $(loadavg)"
 echo "percore: $PERCORE_BIN"
 [[ " $SERVERS " == *" floor "* ]] && echo "floor:   $FLOOR_BIN"
@@ -312,6 +314,26 @@ awk -F'\t' '
                 fmt(avg(mach, k, "percore"), "%.1f"),
                 (cnt[k, "nginx"] ? err[k, "nginx"] : "—"), (cnt[k, "floor"] ? err[k, "floor"] : "—"),
                 (cnt[k, "percore"] ? err[k, "percore"] : "—")
+        }
+    }' "$tmp/results.tsv"
+# Variants of percore (percore_coop, percore_poll, percore_send, percore_alt;
+# see peers.sh) against percore, averaged over the same rounds.
+awk -F'\t' '
+    $3 != "nginx" && $3 != "floor" && $3 != "percore" { others[$3] = 1 }
+    { k = $1 "\t" $2; if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
+      rps[k, $3] += $5; cpu[k, $3] += $7; err[k, $3] += $8; cnt[k, $3]++ }
+    function avg(a, k, s) { return cnt[k, s] ? a[k, s] / cnt[k, s] : 0 }
+    function ratio(p, r) { return (p > 0 && r > 0) ? sprintf("%.2f", p / r) : "—" }
+    END {
+        if (length(others) == 0) exit
+        printf "\n| set-up | load | server | req/s | / percore | CPU µs/req | / percore | errors |\n"
+        printf "|---|---|---|---:|---:|---:|---:|---:|\n"
+        for (i = 1; i <= n; i++) {
+            k = keys[i]; split(k, kk, "\t")
+            for (o in others) if (cnt[k, o])
+                printf "| %s | %s | %s | %.0f | %s | %.2f | %s | %s |\n", kk[1], kk[2], o,
+                    avg(rps, k, o), ratio(avg(rps, k, o), avg(rps, k, "percore")),
+                    avg(cpu, k, o), ratio(avg(cpu, k, o), avg(cpu, k, "percore")), err[k, o]
         }
     }' "$tmp/results.tsv"
 echo

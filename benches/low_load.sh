@@ -23,7 +23,8 @@
 #         SERVERS="nginx floor percore"   (percore is required; percore_coop
 #                           adds percore with IO_URING_DEFER_TASKRUN=0, percore_send
 #                           with IO_URING_RING_SEND=0, percore_poll
-#                           with IO_URING_RECV_MULTISHOT=0, see peers.sh)
+#                           with IO_URING_RECV_MULTISHOT=0, percore_alt the build
+#                           PERCORE_ALT_BIN, see peers.sh)
 #         WORKERS=2         workers per server
 #         THREADS=2         percore-load threads
 #         NICE=-19          servers and load at this nice value, and the session's
@@ -139,19 +140,19 @@ awk -F'\t' '
     function fmt(v, f) { return v > 0 ? sprintf(f, v) : "—" }
     function ratio(p, r) { return (p > 0 && r > 0) ? sprintf("%.2f", p / r) : "—" }
     END {
-        printf "| rate | nginx µs/req | floor µs/req | percore µs/req | percore / nginx | percore / floor | p99 ms n/f/p | errors n/f/p | percore_coop µs/req | percore_poll µs/req | percore_send µs/req |\n"
-        printf "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        printf "| rate | nginx µs/req | floor µs/req | percore µs/req | percore / nginx | percore / floor | p99 ms n/f/p | errors n/f/p | percore_coop µs/req | percore_poll µs/req | percore_send µs/req | percore_alt µs/req |\n"
+        printf "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
         for (i = 1; i <= n; i++) {
             k = keys[i]
             un = avg(cpu, k, "nginx"); uf = avg(cpu, k, "floor"); up = avg(cpu, k, "percore")
-            printf "| %s req/s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s | %s | %s | %s |\n", k,
+            printf "| %s req/s | %s | %s | %s | %s | %s | %s/%s/%s | %s/%s/%s | %s | %s | %s | %s |\n", k,
                 fmt(un, "%.1f"), fmt(uf, "%.1f"), fmt(up, "%.1f"), ratio(up, un), ratio(up, uf),
                 fmt(avg(p99, k, "nginx"), "%.2f"), fmt(avg(p99, k, "floor"), "%.2f"),
                 fmt(avg(p99, k, "percore"), "%.2f"),
                 (cnt[k, "nginx"] ? err[k, "nginx"] : "—"), (cnt[k, "floor"] ? err[k, "floor"] : "—"),
                 (cnt[k, "percore"] ? err[k, "percore"] : "—"),
                 fmt(avg(cpu, k, "percore_coop"), "%.1f"), fmt(avg(cpu, k, "percore_poll"), "%.1f"),
-                fmt(avg(cpu, k, "percore_send"), "%.1f")
+                fmt(avg(cpu, k, "percore_send"), "%.1f"), fmt(avg(cpu, k, "percore_alt"), "%.1f")
         }
     }' "$tmp/results.tsv"
 
@@ -162,16 +163,16 @@ awk -F'\t' '
 echo
 awk -F'\t' '
     { k = $1; if (!(k in seen)) { seen[k] = 1; keys[++n] = k }
-      cpu[k, $2, $3] = $5; if ($3 > rounds) rounds = $3 }
+      cpu[k, $2, $3] = $5; if ($3 > rounds) rounds = $3; if ($2 == "percore_alt") has_alt = 1 }
     function median(v, m,   i, j, t) {
         for (i = 2; i <= m; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
         return m % 2 ? v[(m + 1) / 2] : (v[m / 2] + v[m / 2 + 1]) / 2
     }
-    function paired(k, peer,   r, m, v, list, le) {
+    function paired(k, a, b,   r, m, v, list, le) {
         m = 0; list = ""; le = 0
         for (r = 1; r <= rounds; r++)
-            if (cpu[k, "percore", r] > 0 && cpu[k, peer, r] > 0) {
-                v[++m] = cpu[k, "percore", r] / cpu[k, peer, r]
+            if (cpu[k, a, r] > 0 && cpu[k, b, r] > 0) {
+                v[++m] = cpu[k, a, r] / cpu[k, b, r]
                 list = list (m > 1 ? " " : "") sprintf("%.2f", v[m])
                 if (v[m] <= 1) le++
             }
@@ -182,7 +183,12 @@ awk -F'\t' '
         printf "| rate | percore / nginx, each round | median | percore ≤ nginx | percore / floor, each round | median | percore ≤ floor |\n"
         printf "| ---: | --- | ---: | ---: | --- | ---: | ---: |\n"
         for (i = 1; i <= n; i++)
-            printf "| %s req/s | %s | %s |\n", keys[i], paired(keys[i], "nginx"), paired(keys[i], "floor")
+            printf "| %s req/s | %s | %s |\n", keys[i], paired(keys[i], "percore", "nginx"), paired(keys[i], "percore", "floor")
+        if (!has_alt) exit
+        printf "\n| rate | percore_alt / percore, each round | median | percore_alt ≤ percore |\n"
+        printf "| ---: | --- | ---: | ---: |\n"
+        for (i = 1; i <= n; i++)
+            printf "| %s req/s | %s |\n", keys[i], paired(keys[i], "percore_alt", "percore")
     }' "$tmp/results.tsv"
 echo
 echo "µs/req: server utime+stime (all its processes and threads, /proc/<pid>/stat) over the run"

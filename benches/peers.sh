@@ -8,6 +8,9 @@
 #            a `recv` and a poll instead of multishot receives, to compare
 #   percore_send  the same binary with IO_URING_RING_SEND=0: writes each
 #            batch of responses with a `send` instead of a ring send
+#   percore_alt  another build of percore (PERCORE_ALT_BIN: a branch, a
+#            profile-guided build), started as percore is: two builds
+#            alternated in one invocation
 #   nginx    Debian `nginx-light`, a generated config: the same workers,
 #            pinned the same way, each on its own `reuseport` socket,
 #            `access_log off`, answering percore's exact body for
@@ -27,6 +30,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target="${CARGO_TARGET_DIR:-$here/target}"
 PERCORE_BIN="${PERCORE_BIN:-$target/release/percore}"
 FLOOR_BIN="${FLOOR_BIN:-$target/release/examples/floor}"
+PERCORE_ALT_BIN="${PERCORE_ALT_BIN:-}"
 NGINX_MODE="${NGINX_MODE:-return}"
 WORKERS="${WORKERS:-2}"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -41,6 +45,8 @@ need_servers() { # "percore nginx floor"
     for s in $1; do
         case "$s" in
             percore|percore_coop|percore_poll|percore_send) [[ -x "$PERCORE_BIN" ]] || die "$PERCORE_BIN not found: cargo build --release" ;;
+            percore_alt) [[ -n "$PERCORE_ALT_BIN" && -x "$PERCORE_ALT_BIN" ]] \
+                || die "percore_alt needs PERCORE_ALT_BIN, another build of percore" ;;
             floor) [[ -x "$FLOOR_BIN" ]] \
                 || die "$FLOOR_BIN not found: cargo build --release --example floor" ;;
             nginx)
@@ -168,6 +174,13 @@ start_percore_poll() { # setup port
 
 start_percore_send() { # setup port
     start_percore "$1" "$2" 1 1 0
+}
+
+start_percore_alt() { # setup port
+    local main_bin="$PERCORE_BIN"
+    PERCORE_BIN="$PERCORE_ALT_BIN"
+    start_percore "$1" "$2"
+    PERCORE_BIN="$main_bin"
 }
 
 start_floor() { # setup port
