@@ -17,6 +17,7 @@
 #   scripts/pgo-build.sh
 #   target/pgo/release/percore          # serve with it
 set -euo pipefail
+. "$(dirname "$0")/lib/start-percore.sh"
 cd "$(dirname "$0")/.."
 
 sysroot=$(rustc --print sysroot)
@@ -42,16 +43,8 @@ RUSTFLAGS="-Cprofile-generate=$work/raw" \
 cargo build --release --quiet --bin percore-load
 
 echo "== training load"
-LLVM_PROFILE_FILE="$work/raw/percore-%p-%m.profraw" WORKERS=2 LOG_FORMAT=text RUST_LOG=info \
-  target/pgo-gen/release/percore --host 127.0.0.1 --port 0 >"$work/server.log" 2>&1 &
-server_pid=$!
-port=""
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*listening.*addr=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$work/server.log" | head -n1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/server.log"; exit 1; }
+LLVM_PROFILE_FILE="$work/raw/percore-%p-%m.profraw" WORKERS=2 PERCORE_BIN=target/pgo-gen/release/percore \
+  start_percore "$work/server.log"
 url="http://127.0.0.1:$port"
 load=target/release/percore-load
 $load rate --url "$url" --rate 1000 --duration 8s --no-server-metrics >/dev/null

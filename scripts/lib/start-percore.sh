@@ -1,13 +1,13 @@
 # Sourced by the CI scripts that test the release server.
 #
-# start_percore LOG: starts ./target/release/percore on port 0 (the server
+# start_percore LOG: starts ${PERCORE_BIN:-./target/release/percore} on port 0 (the server
 # picks a free port and logs it, so parallel runs and a busy port 3000 cannot
 # collide with a test), waits up to 10 s for its 'listening' line, and sets
 # server_pid and port. The environment passes through to the server. On
 # failure it prints the server's log and exits 1.
 start_percore() {
   local log=$1
-  LOG_FORMAT=text RUST_LOG=info ./target/release/percore --port 0 >"$log" 2>&1 &
+  LOG_FORMAT=text RUST_LOG=info "${PERCORE_BIN:-./target/release/percore}" --port 0 >"$log" 2>&1 &
   server_pid=$!
   port=""
   for _ in $(seq 1 100); do
