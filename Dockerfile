@@ -48,9 +48,29 @@ RUN set -eu; \
 # The sources. `--bins` builds every binary the crate has (percore, and
 # percore-load once it exists). Touching the sources makes cargo rebuild them
 # even when their timestamps predate the stub build above.
+#
+# PGO_PROFILE (opt-in, empty by default): a profile-guided build. Run
+# scripts/pgo-build.sh on a host with io_uring (the training load needs a
+# running percore, which a build step's default seccomp profile does not
+# allow), then
+#   docker build --build-arg PGO_PROFILE=pgo/percore.profdata -t percore .
+# LLVM reads only its own version's profile format, so the profile must come
+# from the rustc this image builds with: checked against the `rustc -vV`
+# saved beside it, and refused otherwise. The dependencies are compiled again
+# with the profile (glommio's executor is most of what it lays out).
+ARG PGO_PROFILE=""
 COPY . .
 RUN set -eu; \
     find src -name '*.rs' -exec touch {} +; \
+    if [ -n "$PGO_PROFILE" ]; then \
+      [ -f "$PGO_PROFILE" ] && [ -f "$PGO_PROFILE.rustc" ] || { \
+        echo "PGO_PROFILE=$PGO_PROFILE: the profile or its .rustc is not in the build context (scripts/pgo-build.sh)" >&2; exit 1; }; \
+      rustc -vV | cmp -s - "$PGO_PROFILE.rustc" || { \
+        echo "PGO_PROFILE=$PGO_PROFILE was written by another rustc than this image's:" >&2; \
+        cat "$PGO_PROFILE.rustc" >&2; rustc -vV >&2; exit 1; }; \
+      export RUSTFLAGS="-Cprofile-use=/build/$PGO_PROFILE -Cllvm-args=-pgo-warn-missing-function=false"; \
+      echo "profile-guided build with $PGO_PROFILE"; \
+    fi; \
     cargo build --release --locked --bins; \
     mkdir -p /out; \
     find target/release -maxdepth 1 -type f -perm -u+x -name 'percore*' -exec cp {} /out/ \; ; \

@@ -11,6 +11,8 @@
 #     with too little locked memory, it fails fast with exit 2 and a message
 #     naming the fix;
 #   - SIGTERM (docker stop) drains it and it exits 0;
+#   - a PGO_PROFILE build argument naming a missing profile, or one written
+#     by another rustc, fails the build with a message saying which;
 #   - the compose profile `scale`: HAProxy's image builds from Debian's
 #     haproxy package, three replicas come up healthy and UP behind it, the
 #     seed scenario passes through it with every replica serving, and each
@@ -68,6 +70,8 @@ cleanup() {
     kill "$dockerd_pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
   fi
+  rm -f "${pgo_probe:-/nonexistent}".profdata "${pgo_probe:-/nonexistent}".profdata.rustc
+  rmdir pgo 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -267,6 +271,31 @@ wait_healthy() { # container, seconds
   docker logs "$1" 2>&1 | tail -n 20
   return 1
 }
+
+# ---- a profile-guided build that cannot be one ------------------------------------
+# The success path (scripts/pgo-build.sh, then PGO_PROFILE) takes two release
+# builds more than this test can afford; what is checked here is that the
+# Dockerfile refuses a profile it cannot use instead of building without it.
+# The probe files go after the image above is built, so its cache stays valid.
+step "PGO_PROFILE: a missing profile, and one from another rustc, are refused"
+pgo_probe="pgo/container-test-probe-$$"
+mkdir -p pgo
+pgo_refused() { # expected words
+  set +e
+  docker build --force-rm --build-arg PGO_PROFILE="$pgo_probe.profdata" -t "$project-pgo-probe" . \
+    >"$work/pgo-build.log" 2>&1
+  local rc=$?
+  set -e
+  [ "$rc" != 0 ] || fail "a build with an unusable PGO_PROFILE succeeded"
+  grep -q -- "$1" "$work/pgo-build.log" || { tail -n 20 "$work/pgo-build.log"; fail "the refusal does not say '$1'"; }
+  grep -m 1 -- "$1" "$work/pgo-build.log" | sed 's/^/  | /'
+}
+pgo_refused "is not in the build context"
+printf 'not a profile\n' >"$pgo_probe.profdata"
+printf 'rustc 0.0.0 (another compiler)\n' >"$pgo_probe.profdata.rustc"
+pgo_refused "written by another rustc"
+rm -f "$pgo_probe.profdata" "$pgo_probe.profdata.rustc"
+rmdir pgo 2>/dev/null || true
 
 # ---- io_uring denied -------------------------------------------------------------------
 # Docker >= 25's default profile is the shipped one without the io_uring

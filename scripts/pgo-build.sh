@@ -16,6 +16,11 @@
 #
 #   scripts/pgo-build.sh
 #   target/pgo/release/percore          # serve with it
+#
+# The merged profile is kept in pgo/percore.profdata, with the `rustc -vV` of
+# the compiler that wrote it beside it (pgo/percore.profdata.rustc): the
+# Dockerfile builds the image with it when asked
+# (`docker build --build-arg PGO_PROFILE=pgo/percore.profdata .`).
 set -euo pipefail
 . "$(dirname "$0")/lib/start-percore.sh"
 cd "$(dirname "$0")/.."
@@ -61,9 +66,13 @@ wait "$server_pid"
 server_pid=""
 
 echo "== merge: $(ls "$work"/raw/percore-*.profraw | wc -l) profiles"
-"$profdata" merge -o "$work/percore.profdata" "$work"/raw/percore-*.profraw
+mkdir -p pgo
+"$profdata" merge -o pgo/percore.profdata "$work"/raw/percore-*.profraw
+# LLVM reads only the profile format of its own version: whoever uses the
+# profile (the Dockerfile) checks that it runs this compiler.
+rustc -vV >pgo/percore.profdata.rustc
 
 echo "== optimised build (target/pgo)"
-RUSTFLAGS="-Cprofile-use=$work/percore.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
+RUSTFLAGS="-Cprofile-use=$(pwd)/pgo/percore.profdata -Cllvm-args=-pgo-warn-missing-function=false" \
   cargo build --release --quiet --target-dir target/pgo --bin percore
 echo "target/pgo/release/percore"
