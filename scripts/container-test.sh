@@ -288,12 +288,14 @@ pgo_refused() { # expected words
   set -e
   [ "$rc" != 0 ] || fail "a build with an unusable PGO_PROFILE succeeded"
   grep -q -- "$1" "$work/pgo-build.log" || { tail -n 20 "$work/pgo-build.log"; fail "the refusal does not say '$1'"; }
-  grep -m 1 -- "$1" "$work/pgo-build.log" | sed 's/^/  | /'
+  grep -m 1 -- "$1" "$work/pgo-build.log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  | /'
 }
-pgo_refused "is not in the build context"
+# The messages name the probe's path, expanded: the echoed RUN line, which
+# holds the same words around an unexpanded $PGO_PROFILE, cannot match.
+pgo_refused "PGO_PROFILE=$pgo_probe.profdata: the profile or its .rustc is not in the build context"
 printf 'not a profile\n' >"$pgo_probe.profdata"
 printf 'rustc 0.0.0 (another compiler)\n' >"$pgo_probe.profdata.rustc"
-pgo_refused "written by another rustc"
+pgo_refused "PGO_PROFILE=$pgo_probe.profdata was written by another rustc"
 rm -f "$pgo_probe.profdata" "$pgo_probe.profdata.rustc"
 rmdir pgo 2>/dev/null || true
 
