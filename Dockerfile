@@ -57,7 +57,8 @@ RUN set -eu; \
 # LLVM reads only its own version's profile format, so the profile must come
 # from the rustc this image builds with: checked against the `rustc -vV`
 # saved beside it, and refused otherwise. The dependencies are compiled again
-# with the profile (glommio's executor is most of what it lays out).
+# with the profile too (RUSTFLAGS changes them all): glommio's executor runs
+# on every request.
 ARG PGO_PROFILE=""
 COPY . .
 RUN set -eu; \

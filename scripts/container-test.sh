@@ -70,11 +70,18 @@ cleanup() {
     kill "$dockerd_pid" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
   fi
-  rm -f "${pgo_probe:-/nonexistent}".profdata "${pgo_probe:-/nonexistent}".profdata.rustc
-  rmdir pgo 2>/dev/null
+  remove_pgo_probe
   rm -rf "$work"
 }
 trap cleanup EXIT
+
+# The PGO refusal check's files (below), and pgo/ if nothing else is in it.
+pgo_probe=""
+remove_pgo_probe() {
+  [ -n "$pgo_probe" ] || return 0
+  rm -f "$pgo_probe.profdata" "$pgo_probe.profdata.rustc"
+  rmdir pgo 2>/dev/null || true
+}
 
 skip() {
   echo "== container test SKIPPED: $*"
@@ -287,8 +294,10 @@ pgo_refused() { # expected words
   local rc=$?
   set -e
   [ "$rc" != 0 ] || fail "a build with an unusable PGO_PROFILE succeeded"
-  grep -q -- "$1" "$work/pgo-build.log" || { tail -n 20 "$work/pgo-build.log"; fail "the refusal does not say '$1'"; }
-  grep -m 1 -- "$1" "$work/pgo-build.log" | sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  | /'
+  local said
+  said=$(grep -m 1 -- "$1" "$work/pgo-build.log") ||
+    { tail -n 20 "$work/pgo-build.log"; fail "the refusal does not say '$1'"; }
+  sed -e 's/\x1b\[[0-9;]*m//g' -e 's/^/  | /' <<<"$said"
 }
 # The messages name the probe's path, expanded: the echoed RUN line, which
 # holds the same words around an unexpanded $PGO_PROFILE, cannot match.
@@ -296,8 +305,8 @@ pgo_refused "PGO_PROFILE=$pgo_probe.profdata: the profile or its .rustc is not i
 printf 'not a profile\n' >"$pgo_probe.profdata"
 printf 'rustc 0.0.0 (another compiler)\n' >"$pgo_probe.profdata.rustc"
 pgo_refused "PGO_PROFILE=$pgo_probe.profdata was written by another rustc"
-rm -f "$pgo_probe.profdata" "$pgo_probe.profdata.rustc"
-rmdir pgo 2>/dev/null || true
+# Now as well as at exit: the probe is not left in the build context for the rest of the run.
+remove_pgo_probe
 
 # ---- io_uring denied -------------------------------------------------------------------
 # Docker >= 25's default profile is the shipped one without the io_uring
