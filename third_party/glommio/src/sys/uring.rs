@@ -1296,6 +1296,27 @@ impl SleepableRing {
         self.consume_completion_queue(woke)
     }
 
+    /// `DEFER_TASKRUN`: `reap_deferred` folded into the submission of what
+    /// waits in the submission ring, if anything does: one `io_uring_enter`
+    /// (the vendored liburing asks for GETEVENTS while `IORING_SQ_TASKRUN`
+    /// is set) where a reap and then a submission took two. One load when
+    /// the kernel holds nothing.
+    fn submit_and_reap(&mut self, woke: &mut usize) -> io::Result<()> {
+        if !self.taskrun_pending() {
+            return Ok(());
+        }
+        if self.waiting_kernel_submission() == 0 {
+            self.reap_deferred(woke);
+            return Ok(());
+        }
+        self.submit_sqes()
+            .or_else(Reactor::busy_ok)
+            .or_else(Reactor::again_ok)
+            .or_else(Reactor::intr_ok)?;
+        self.consume_completion_queue(woke);
+        Ok(())
+    }
+
     /// Are cancellations waiting to be placed in the submission ring?
     fn cancellations_pending(&self) -> bool {
         !self.submission_queue.borrow().cancellations.is_empty()
@@ -2411,7 +2432,11 @@ impl Reactor {
             // real one. Post and reap them here with one `io_uring_enter`
             // (GETEVENTS, nothing to wait for), and sleep only if they woke
             // nothing.
-            main_ring.reap_deferred(&mut events);
+            //
+            // (G) A turn that parks has usually queued sends: they ride on
+            // that same call (`submit_and_reap`) rather than on one after it
+            // when the reap woke something and the executor does not sleep.
+            main_ring.submit_and_reap(&mut events)?;
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
                     self.link_rings_and_sleep(&mut main_ring)
