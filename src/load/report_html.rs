@@ -272,7 +272,15 @@ fn latency_table(h: &mut String, r: &RunReport) {
 
 fn details(h: &mut String, r: &RunReport) {
     if !r.steps.is_empty() {
-        h.push_str("<h2>Parts</h2><table><tr><th>part</th><th>clients</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>server p50 ms</th><th>server p99 ms</th><th>verdict</th></tr>");
+        let costs = r
+            .steps
+            .iter()
+            .any(|s| s.server_cpu_us_per_request.is_some() || s.machine_steal_pct.is_some());
+        h.push_str("<h2>Parts</h2><table><tr><th>part</th><th>clients</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>server p50 ms</th><th>server p99 ms</th>");
+        if costs {
+            h.push_str("<th>server CPU µs/req</th><th>steal %</th>");
+        }
+        h.push_str("<th>verdict</th></tr>");
         for s in &r.steps {
             let server = |f: fn(&super::server_latency::ServerLatency) -> f64| {
                 s.server_latency_ms
@@ -284,14 +292,30 @@ fn details(h: &mut String, r: &RunReport) {
                 (false, true) => "<td class=\"ok\">PASS</td>",
                 (false, false) => "<td class=\"bad\">FAIL</td>",
             };
+            let cost = if costs {
+                let or_dash = |v: Option<f64>, digits: usize| {
+                    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+                };
+                format!(
+                    "<td>{}</td><td>{}</td>",
+                    or_dash(s.server_cpu_us_per_request, 2),
+                    or_dash(s.machine_steal_pct, 1)
+                )
+            } else {
+                String::new()
+            };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>{verdict}</tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.1}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{:.3}</td><td>{}</td><td>{}</td>{cost}{verdict}</tr>",
                 escape(&s.label), s.clients, s.requests, s.rps, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms,
                 server(|l| l.p50), server(|l| l.p99)
             );
         }
-        h.push_str("</table><p class=\"note\">server p50/p99: the server's own latency over the part, from the histogram in /api/metrics.</p>");
+        h.push_str("</table><p class=\"note\">server p50/p99: the server's own latency over the part, from the histogram in /api/metrics.");
+        if costs {
+            h.push_str(" server CPU µs/req: the server's CPU time over the part per request answered. steal %: the share of this machine's CPU time the host took (/proc/stat), which slows the clients and the server alike.");
+        }
+        h.push_str("</p>");
     }
     h.push_str("<h2>Responses and errors</h2><table><tr><th>kind</th><th>count</th></tr>");
     for (code, n) in &r.status_codes {

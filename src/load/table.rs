@@ -69,9 +69,15 @@ pub fn render(r: &RunReport) -> String {
     server_rows(&mut out, r);
     if !r.steps.is_empty() {
         let judged = r.steps.iter().any(|s| !s.criteria.is_empty());
+        // Server CPU per request and steal, where the scenario measured
+        // them (soak).
+        let costs = r
+            .steps
+            .iter()
+            .any(|s| s.server_cpu_us_per_request.is_some() || s.machine_steal_pct.is_some());
         let _ = writeln!(
             out,
-            "\n  {:<26} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}{}",
+            "\n  {:<26} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}{}{}",
             "part",
             "clients",
             "requests",
@@ -81,6 +87,11 @@ pub fn render(r: &RunReport) -> String {
             "p99 ms",
             "server p50",
             "server p99",
+            if costs {
+                " server us/req    steal %"
+            } else {
+                ""
+            },
             if judged { "   verdict" } else { "" }
         );
         for st in &r.steps {
@@ -94,9 +105,21 @@ pub fn render(r: &RunReport) -> String {
                 (true, true) => "   PASS",
                 (true, false) => "   FAIL",
             };
+            let cost = if costs {
+                let or_dash = |v: Option<f64>, digits: usize| {
+                    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
+                };
+                format!(
+                    " {:>14} {:>10}",
+                    or_dash(st.server_cpu_us_per_request, 2),
+                    or_dash(st.machine_steal_pct, 1)
+                )
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "  {:<26} {:>7} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>10} {:>10}{verdict}",
+                "  {:<26} {:>7} {:>10} {:>10.1} {:>9.3} {:>9.3} {:>9.3} {:>10} {:>10}{cost}{verdict}",
                 st.label,
                 st.clients,
                 st.requests,
@@ -112,6 +135,13 @@ pub fn render(r: &RunReport) -> String {
             let _ = writeln!(
                 out,
                 "  (server p50/p99: ms from the server's own histogram over the part, /api/metrics)"
+            );
+        }
+        if costs {
+            let _ = writeln!(
+                out,
+                "  (server us/req: the server's CPU time over the part per request answered; \
+                 steal %: this machine's CPU time the host took, /proc/stat)"
             );
         }
     }

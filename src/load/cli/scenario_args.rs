@@ -182,6 +182,11 @@ pub struct SoakArgs {
     /// soak read per 10 minutes); 0 or a window not shorter than the run: none.
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub window: Duration,
+    /// Points of steal (this machine's CPU time taken by the host) the
+    /// second half may gain before a failed latency half criterion is
+    /// judged on the server's own CPU per request instead.
+    #[arg(long, default_value_t = 3.0)]
+    pub steal_rise_points: f64,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,

@@ -34,6 +34,14 @@ pub struct Step {
     /// The server's own latency over the same part (from `/api/metrics`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_latency_ms: Option<ServerLatency>,
+    /// The server's CPU time per request answered over the part, µs (it
+    /// excludes steal: what the server itself spent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_us_per_request: Option<f64>,
+    /// Steal over the part, % of this machine's CPU time (see
+    /// `machine_cpu`): latency that grows with it is the host's doing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_steal_pct: Option<f64>,
     /// The part's own verdict, where the scenario judges parts (`sweep`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub criteria: Vec<Criterion>,
@@ -60,6 +68,8 @@ pub fn step(label: &str, clients: usize, recorder: &Recorder, duration_s: f64) -
         p95_ms: quantile_ms(h, 0.95),
         p99_ms: quantile_ms(h, 0.99),
         server_latency_ms: None,
+        server_cpu_us_per_request: None,
+        machine_steal_pct: None,
         criteria: Vec::new(),
     }
 }

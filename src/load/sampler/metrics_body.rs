@@ -21,6 +21,7 @@ pub(super) fn parse_value(v: &serde_json::Value, t_s: f64) -> Option<Reading> {
         cache: u("/cache/hits").zip(u("/cache/misses")),
         requests_total: u("/requests/total"),
         requests_by_route: by_route(v),
+        machine: None,
     })
 }
 

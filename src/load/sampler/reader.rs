@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use super::super::machine_cpu;
 use super::super::proc_pid;
 use super::super::server_latency::{self, Mark};
 use super::super::target::Target;
@@ -68,6 +69,7 @@ impl Reader {
                 cache: None,
                 requests_total: None,
                 requests_by_route: None,
+                machine: None,
             }),
             Source::Metrics(target) => {
                 let value = self
@@ -82,7 +84,10 @@ impl Reader {
             }
         };
         match reading {
-            Some(r) => into.readings.push(r),
+            Some(r) => into.readings.push(Reading {
+                machine: machine_cpu::read(),
+                ..r
+            }),
             None => into.failures += 1,
         }
     }

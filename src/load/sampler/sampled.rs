@@ -4,6 +4,7 @@
 
 use serde::Serialize;
 
+use super::super::machine_cpu;
 use super::super::proc_pid;
 use super::super::server_latency::Mark;
 use crate::shard::routes::RouteClass;
@@ -22,6 +23,9 @@ pub struct Reading {
     /// `requests.byRoute`, indexed by [`RouteClass::index`] (metrics source,
     /// and a server that counts by route, only).
     pub requests_by_route: Option<[u64; RouteClass::ALL.len()]>,
+    /// This machine's CPU ticks (the load generator's: the server's too when
+    /// both run here), for steal.
+    pub machine: Option<machine_cpu::CpuTicks>,
 }
 
 /// One per-second server sample, as reported.
@@ -42,6 +46,10 @@ pub struct ServerSample {
     pub context_switches_per_s: f64,
     /// Cache hit rate over the interval (`None` without lookups or source).
     pub cache_hit_rate: Option<f64>,
+    /// Steal over the interval, % of this machine's CPU time (the host ran
+    /// something else while the VM wanted its cores).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine_steal_pct: Option<f64>,
 }
 
 /// Everything sampled during a run.
@@ -88,6 +96,10 @@ impl Sampled {
                     fds_open: b.proc.fds_open,
                     context_switches_per_s: switches as f64 / wall_s,
                     cache_hit_rate: hit_rate(a.cache, b.cache),
+                    machine_steal_pct: a
+                        .machine
+                        .zip(b.machine)
+                        .and_then(|(x, y)| machine_cpu::steal_pct(x, y)),
                 }
             })
             .collect()
@@ -105,6 +117,14 @@ impl Sampled {
         let b = self.readings.iter().rev().find(|r| r.t_s <= to_s)?;
         let wall_s = b.t_s - a.t_s;
         (wall_s > 0.0).then(|| 100.0 * (b.proc.cpu_seconds - a.proc.cpu_seconds) / wall_s)
+    }
+
+    /// This machine's steal between the same readings as `cpu_pct_between`,
+    /// % of its CPU time.
+    pub fn steal_pct_between(&self, from_s: f64, to_s: f64) -> Option<f64> {
+        let a = self.readings.iter().find(|r| r.t_s >= from_s)?;
+        let b = self.readings.iter().rev().find(|r| r.t_s <= to_s)?;
+        machine_cpu::steal_pct(a.machine?, b.machine?)
     }
 
     /// `pct_of_one_core` as a % of the server's cores.
@@ -171,6 +191,16 @@ mod tests {
             cache: Some((hits, misses)),
             requests_total: Some(total),
             requests_by_route: None,
+            // 200 ticks a second on two cores, 2 of them stolen per second
+            // until 1 s and 20 after: 1 % steal, then 10 %.
+            machine: Some(machine_cpu::CpuTicks {
+                steal: if t_s <= 1.0 {
+                    (t_s * 2.0) as u64
+                } else {
+                    2 + ((t_s - 1.0) * 20.0) as u64
+                },
+                total: (t_s * 200.0) as u64,
+            }),
         }
     }
 
@@ -199,6 +229,10 @@ mod tests {
         assert!((s.of_cores(75.0) - 37.5).abs() < 1e-9);
         assert!((s.cpu_pct_between(1.0, 2.0).unwrap() - 100.0).abs() < 1e-9);
         assert!((s.cache_hit_rate_overall().unwrap() - 0.9).abs() < 1e-9);
+        assert_eq!(samples[0].machine_steal_pct, Some(1.0));
+        assert_eq!(samples[1].machine_steal_pct, Some(10.0));
+        assert_eq!(s.steal_pct_between(0.0, 2.0), Some(5.5));
+        assert_eq!(s.steal_pct_between(1.0, 2.0), Some(10.0));
         // From a server that does not count by route: 2002 more counted,
         // 2 of which were the sampler's own calls.
         assert_eq!(

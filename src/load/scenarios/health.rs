@@ -229,6 +229,8 @@ fn half_step(label: &str, clients: usize, averages: &[f64], interval: Duration) 
         p95_ms: at(0.95),
         p99_ms: at(0.99),
         server_latency_ms: None,
+        server_cpu_us_per_request: None,
+        machine_steal_pct: None,
         criteria: Vec::new(),
     }
 }

@@ -227,6 +227,8 @@ mod tests {
             p95_ms,
             p99_ms: 0.0,
             server_latency_ms: None,
+            server_cpu_us_per_request: None,
+            machine_steal_pct: None,
             criteria: Vec::new(),
         }
     }
