@@ -18,11 +18,12 @@
 # server, and the result is the second run's. A slowdown that lasts in the
 # server fails both runs; memory growth, errors or a bad exit fail at once.
 #
-# The host's share is measured, too: steal time per half, from /proc/stat.
-# When the second half's steal is SOAK_STEAL_RISE_POINTS (3) points or more
-# above the first's, the clients' latency says more about the host than about
-# the server, and the server's own CPU time per request (which excludes
-# steal) is judged in its place: second / first < 1.2.
+# The host's share is measured, too: steal time per half, which percore-load
+# reports beside each half (from /proc/stat) with the server's CPU time per
+# request. When the second half's steal is SOAK_STEAL_RISE_POINTS (3) points
+# or more above the first's, the clients' latency says more about the host
+# than about the server, and the server's own CPU time per request (which
+# excludes steal) is judged in its place: second / first < 1.2.
 #
 #   scripts/soak-test.sh                    # 5 minutes
 #   SOAK_DURATION=30s scripts/soak-test.sh  # a quick try
@@ -45,17 +46,6 @@ trap cleanup EXIT
 echo "== build the release binaries"
 cargo build --release --quiet --bin percore --bin percore-load
 
-# Half of a duration as sleep(1) takes it: 5m -> 150, 30s -> 15.
-half_of() {
-  local d=$1 n=${1%[smh]} unit=${1: -1}
-  case "$unit" in
-    m) echo $((n * 30)) ;;
-    h) echo $((n * 1800)) ;;
-    s) echo $((n / 2)) ;;
-    *) echo $((d / 2)) ;;
-  esac
-}
-
 # One soak against a new server: 0 pass, 2 only the latency check failed,
 # 1 anything else failed.
 soak_once() {
@@ -63,18 +53,11 @@ soak_once() {
   start_percore "$out/server.log"
 
   echo "== percore-load soak --clients 100 --duration $SOAK_DURATION"
-  # The machine's own figures at the start, the middle and the end, to tell a
-  # host that slowed the VM down (steal) from a server that slowed down.
-  head -n 1 /proc/stat >"$out/stat.0"
-  (sleep "$(half_of "$SOAK_DURATION")" && head -n 1 /proc/stat >"$out/stat.1") &
-  mid_pid=$!
   set +e
   ./target/release/percore-load soak --url "http://127.0.0.1:$port" --clients 100 \
     --duration "$SOAK_DURATION" --window 0 --json "$out/soak.json"
   load_exit=$?
   set -e
-  head -n 1 /proc/stat >"$out/stat.2"
-  wait "$mid_pid" || true
   # 0 or 99 (a criterion failed) leave a report to judge; anything else did not.
   if [ "$load_exit" -ne 0 ] && [ "$load_exit" -ne 99 ]; then
     echo "FAIL: percore-load exited $load_exit"
@@ -87,7 +70,6 @@ soak_once() {
 import json, os, statistics, sys
 
 r = json.load(open(sys.argv[1]))
-out = sys.argv[1].rsplit("/", 1)[0]
 full = int(r["summary"]["duration_s"]) // 2 * 2
 seconds = [p for p in r["timeline"][:full] if p["rps"] > 0]
 half = len(seconds) // 2
@@ -102,31 +84,18 @@ def ratio(values, split):
     a, b = statistics.median(values[:split]), statistics.median(values[split:])
     return a, b, (b / a if a > 0 else float("inf"))
 
-# /proc/stat's first line: user nice system idle iowait irq softirq steal ...
-# Steal is the time the host ran something else while this VM wanted its
-# cores: the clients' latency then grows with no change in the server.
-def ticks(name):
-    try:
-        return [int(v) for v in open(f"{out}/{name}").read().split()[1:]]
-    except (OSError, ValueError):
-        return None
-
-def steal(a, b):
-    d = [y - x for x, y in zip(a, b)]
-    return 100.0 * d[7] / max(sum(d[:8]), 1)
-
-t = [ticks(f"stat.{i}") for i in range(3)]
-steal_halves = (steal(t[0], t[1]), steal(t[1], t[2])) if None not in t else None
+# The halves as percore-load reports them (--window 0: just the two). Steal
+# is the time the host ran something else while this VM wanted its cores:
+# the clients' latency then grows with no change in the server.
+halves = {st["label"]: st for st in r.get("steps", [])}
+first, second = halves.get("first half", {}), halves.get("second half", {})
+def both(key):
+    return (first[key], second[key]) if key in first and key in second else None
+steal_halves = both("machine_steal_pct")
 # Points of steal the second half may gain before its latency says more
 # about the host than about the server.
 STEAL_RISE_POINTS = float(os.environ.get("SOAK_STEAL_RISE_POINTS", "3"))
 host_slowed = steal_halves is not None and steal_halves[1] - steal_halves[0] >= STEAL_RISE_POINTS
-
-# The server's own cost per request, for when the host slowed down: CPU
-# time (steal excluded by the kernel's accounting) over requests answered.
-def cpu_us_per_request(samples, timeline):
-    cpu_s = sum(s["cpu_pct"] for s in samples) / 100.0
-    return 1e6 * cpu_s / max(sum(p["rps"] for p in timeline), 1)
 
 checks = []
 a, b, x = ratio(p50, half)
@@ -144,10 +113,11 @@ for name, a, b, x, bound in checks:
     print(f"  {name:36} first {a:8.3f}  second {b:8.3f}  ratio {x:5.2f} < {bound}  {'PASS' if ok else 'FAIL'}")
 if steal_halves is not None:
     print(f"  {'machine: steal % of CPU time':36} first {steal_halves[0]:8.1f}  second {steal_halves[1]:8.1f}  the host took {STEAL_RISE_POINTS:g}+ points more: {'yes' if host_slowed else 'no'}")
+cpu = both("server_cpu_us_per_request")
 if latency_failed and host_slowed:
-    # The clients' latency cannot be judged: judge the server's own cost.
-    a = cpu_us_per_request(rss_samples[:rss_half], seconds[:half])
-    b = cpu_us_per_request(rss_samples[rss_half:], seconds[half:])
+    # The clients' latency cannot be judged: judge the server's own cost,
+    # its CPU time (steal excluded by the kernel's accounting) per request.
+    a, b = cpu if cpu else (0.0, float("inf"))
     x = b / a if a > 0 else float("inf")
     latency_failed = not x < 1.2
     print(f"  {'server CPU us per request':36} first {a:8.3f}  second {b:8.3f}  ratio {x:5.2f} < 1.2  {'PASS' if x < 1.2 else 'FAIL'}"
