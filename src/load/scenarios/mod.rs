@@ -9,6 +9,7 @@ pub mod rate;
 pub mod recovery;
 pub mod seed;
 pub mod soak;
+mod soak_steal;
 pub mod stages;
 pub mod sweep;
 

@@ -5,22 +5,16 @@
 //! shows.
 //!
 //! Each part also shows the server's CPU time per request and this
-//! machine's steal (`machine_cpu`). When the half criterion fails on
-//! latency while the second half lost `--steal-rise-points` more of the
-//! machine to the host than the first, the clients' latency measures the
-//! host, not the server: the server's own CPU per request (which steal does
-//! not inflate) is judged against the same ratio in its place, and the
-//! criterion says so.
+//! machine's steal; how steal is weighed in the verdict is `soak_steal`.
 
 use super::super::cli::SoakArgs;
-use super::super::criteria::{Bound, Criterion};
 use super::super::pool::data_paths;
-use super::super::report::{step_between, RunReport, Step};
+use super::super::report::{step_between, RunReport};
 use super::super::server_latency;
 use super::super::spread::half_ratio;
 use super::super::LoadError;
 use super::closed_loop::{run_groups, Group, Think};
-use super::{measured_with_marks, Setup};
+use super::{measured_with_marks, soak_steal, Setup};
 
 /// Runs the soak and judges it.
 pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
@@ -95,24 +89,7 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
     observed.jitter = Some(report.jitter());
     observed.half_ratio = Some(half_ratio(&means).unwrap_or(f64::NAN));
     report.criteria = args.common.criteria.evaluate(&observed);
-    if let [first, second, ..] = &report.steps[..] {
-        let steal = HalfSteal::of(first, second);
-        if let Some(c) = report
-            .criteria
-            .iter_mut()
-            .find(|c| c.name.starts_with("second/first half"))
-        {
-            if let Some(judged) = steal.judge_cpu_instead(c, args.steal_rise_points) {
-                *c = judged;
-            }
-        }
-        if let (Some(a), Some(b)) = (steal.first_pct, steal.second_pct) {
-            report.notes.push(format!(
-                "steal (the host's share of this machine's CPU time): first half {a:.1} %, \
-                 second half {b:.1} %"
-            ));
-        }
-    }
+    soak_steal::weigh(&mut report, args.steal_rise_points);
     if report.server.len() >= 2 {
         let (a, b) = report.server.split_at(report.server.len() / 2);
         let mean_rss = |s: &[super::super::sampler::ServerSample]| {
@@ -130,115 +107,4 @@ pub fn run(args: &SoakArgs) -> Result<RunReport, LoadError> {
         args.clients, args.think
     ));
     Ok(report)
-}
-
-/// The halves' steal and server CPU per request, for the half criterion.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct HalfSteal {
-    first_pct: Option<f64>,
-    second_pct: Option<f64>,
-    first_cpu_us: Option<f64>,
-    second_cpu_us: Option<f64>,
-}
-
-impl HalfSteal {
-    fn of(first: &Step, second: &Step) -> HalfSteal {
-        HalfSteal {
-            first_pct: first.machine_steal_pct,
-            second_pct: second.machine_steal_pct,
-            first_cpu_us: first.server_cpu_us_per_request,
-            second_cpu_us: second.server_cpu_us_per_request,
-        }
-    }
-
-    /// The criterion to judge instead of a failed latency half criterion
-    /// `c`, when steal rose by `rise_points` or more and the server's CPU
-    /// per request was measured in both halves; `None` otherwise (`c`
-    /// stands). Same bound: the server's cost may not grow by more than the
-    /// latency might have.
-    fn judge_cpu_instead(&self, c: &Criterion, rise_points: f64) -> Option<Criterion> {
-        let (a, b) = (self.first_pct?, self.second_pct?);
-        if c.pass || b - a < rise_points {
-            return None;
-        }
-        let (cpu_a, cpu_b) = (self.first_cpu_us?, self.second_cpu_us?);
-        let ratio = cpu_b / cpu_a;
-        Some(Criterion {
-            name: format!(
-                "second/first half server CPU us/req {}",
-                Bound::Below.symbol()
-            ),
-            threshold: c.threshold,
-            observed: ratio,
-            pass: ratio < c.threshold,
-            detail: format!(
-                "judged in place of latency ({} {:.3}, failed): steal rose from {a:.1} % to \
-                 {b:.1} % of this machine's CPU time (>= {rise_points} points, \
-                 --steal-rise-points), so the clients' latency measured the host; the \
-                 server's own CPU per request went {cpu_a:.2} -> {cpu_b:.2} us",
-                c.name, c.observed
-            ),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failed_latency() -> Criterion {
-        Criterion {
-            name: "second/first half <".into(),
-            threshold: 1.2,
-            observed: 1.66,
-            pass: false,
-            detail: String::new(),
-        }
-    }
-
-    fn halves(steal: (f64, f64), cpu_us: (f64, f64)) -> HalfSteal {
-        HalfSteal {
-            first_pct: Some(steal.0),
-            second_pct: Some(steal.1),
-            first_cpu_us: Some(cpu_us.0),
-            second_cpu_us: Some(cpu_us.1),
-        }
-    }
-
-    #[test]
-    fn steal_that_rose_moves_the_verdict_to_server_cpu() {
-        let c = halves((0.5, 4.0), (14.2, 15.0))
-            .judge_cpu_instead(&failed_latency(), 3.0)
-            .expect("steal rose 3.5 points");
-        assert!(c.pass, "{c:?}");
-        assert!((c.observed - 15.0 / 14.2).abs() < 1e-9);
-        assert!(c.detail.contains("0.5 % to 4.0 %"), "{}", c.detail);
-        // A server whose own cost grew fails all the same.
-        let c = halves((0.5, 4.0), (14.2, 20.0))
-            .judge_cpu_instead(&failed_latency(), 3.0)
-            .expect("steal rose");
-        assert!(!c.pass);
-    }
-
-    #[test]
-    fn latency_stands_otherwise() {
-        let h = halves((0.5, 3.0), (14.2, 15.0));
-        assert_eq!(
-            h.judge_cpu_instead(&failed_latency(), 3.0),
-            None,
-            "2.5 points"
-        );
-        let passed = Criterion {
-            pass: true,
-            observed: 1.1,
-            ..failed_latency()
-        };
-        let h = halves((0.5, 9.0), (14.2, 15.0));
-        assert_eq!(h.judge_cpu_instead(&passed, 3.0), None, "latency held");
-        let unmeasured = HalfSteal {
-            second_cpu_us: None,
-            ..h
-        };
-        assert_eq!(unmeasured.judge_cpu_instead(&failed_latency(), 3.0), None);
-    }
 }
