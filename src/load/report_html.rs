@@ -158,15 +158,29 @@ fn server_chart(r: &RunReport, cpu: bool) -> Chart {
     };
     let cores = r.placement.server_cores.max(1);
     let (title, y_label, series) = if cpu {
+        let mut series = vec![
+            line("% of one core".into(), "#9467bd", &|s| s.cpu_pct),
+            line(format!("% of its {cores} cores"), "#17becf", &|s| {
+                s.cpu_pct_of_cores
+            }),
+        ];
+        // The host's share of this machine, where it was read: latency
+        // that rises with it is the host's doing, not the server's.
+        if r.server.iter().any(|s| s.machine_steal_pct.is_some()) {
+            series.push(Series {
+                name: "steal, % of this machine".into(),
+                color: "#7f7f7f",
+                points: r
+                    .server
+                    .iter()
+                    .filter_map(|s| Some((s.t_s, s.machine_steal_pct?)))
+                    .collect(),
+            });
+        }
         (
             "Server CPU (docker stats: 100 % = one core)",
             "CPU (%)",
-            vec![
-                line("% of one core".into(), "#9467bd", &|s| s.cpu_pct),
-                line(format!("% of its {cores} cores"), "#17becf", &|s| {
-                    s.cpu_pct_of_cores
-                }),
-            ],
+            series,
         )
     } else {
         (
