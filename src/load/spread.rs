@@ -20,16 +20,30 @@ pub struct Jitter {
     /// Robust: 1.4826 × MAD of the per-second median latency over their
     /// median (the factor makes it equal the CV for normally spread data).
     pub robust_pct: f64,
+    /// The seed's spread in ms: the standard deviation of the per-second
+    /// means.
+    pub seed_ms: f64,
+    /// The robust spread in ms: 1.4826 × MAD of the per-second medians.
+    pub robust_ms: f64,
 }
 
 impl Jitter {
-    /// Both figures from per-second (mean, median) latencies.
+    /// All figures from per-second (mean, median) latencies.
     pub fn of(means: &[f64], medians: &[f64]) -> Jitter {
         Jitter {
             seed_pct: coefficient_of_variation_pct(means),
             robust_pct: robust_cv_pct(medians),
+            seed_ms: coefficient_of_variation_pct(means) / 100.0 * mean(means),
+            robust_ms: robust_cv_pct(medians) / 100.0 * median(medians),
         }
     }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 /// Coefficient of variation of `values`, % (0 for fewer than two values).
@@ -142,6 +156,19 @@ pub fn robust_cv_pct(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jitter_spreads_in_ms() {
+        // Means 1 and 3 ms: CV 50 %, standard deviation 1 ms.
+        let j = Jitter::of(&[1.0, 3.0], &[2.0, 2.0, 2.0, 4.0]);
+        assert!((j.seed_pct - 50.0).abs() < 1e-9);
+        assert!((j.seed_ms - 1.0).abs() < 1e-9);
+        // Medians 2, 2, 2, 4: median 2, MAD 0.
+        assert_eq!((j.robust_pct, j.robust_ms), (0.0, 0.0));
+        let j = Jitter::of(&[1.0], &[1.0, 2.0, 3.0]);
+        // Median 2, MAD 1: 74.13 % of 2 ms is 1.4826 ms.
+        assert!((j.robust_ms - 1.4826).abs() < 1e-9, "{j:?}");
+    }
 
     #[test]
     fn jitter_and_halves() {

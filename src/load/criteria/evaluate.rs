@@ -113,33 +113,59 @@ impl Thresholds {
         )))
     }
 
-    /// The jitter criterion on the chosen statistic, the other beside it.
+    /// The jitter criterion on the chosen statistic, the other beside it:
+    /// the % below `max_jitter_pct`, or, with a tolerance set, the same
+    /// statistic's spread in ms below `jitter_tolerance_ms`. The observation
+    /// is the %; the spread is in the detail.
     fn jitter_criterion(&self, j: super::super::spread::Jitter) -> Criterion {
-        match self.jitter_statistic {
-            JitterStatistic::Robust => check(
-                "jitter % (robust)",
-                Bound::Below,
-                self.max_jitter_pct,
-                j.robust_pct,
-            )
-            .with_detail(format!(
-                "judged on MAD of per-second medians / median; the seed's CV of \
-                 per-second means reads {:.1} % (at sub-ms latencies one hiccup of a few \
-                 ms moves a second's mean by more than the bound)",
-                j.seed_pct
-            )),
-            JitterStatistic::Seed => check(
-                "jitter % (seed: CV of means)",
-                Bound::Below,
-                self.max_jitter_pct,
-                j.seed_pct,
-            )
-            .with_detail(format!(
-                "judged on the seed's CV of per-second means; the robust figure \
-                 (MAD of per-second medians / median) reads {:.1} %",
-                j.robust_pct
-            )),
+        let (by_pct, spread_ms, detail) = match self.jitter_statistic {
+            JitterStatistic::Robust => (
+                check(
+                    "jitter % (robust)",
+                    Bound::Below,
+                    self.max_jitter_pct,
+                    j.robust_pct,
+                ),
+                j.robust_ms,
+                format!(
+                    "judged on MAD of per-second medians / median; the seed's CV of \
+                     per-second means reads {:.1} % (at sub-ms latencies one hiccup of a few \
+                     ms moves a second's mean by more than the bound)",
+                    j.seed_pct
+                ),
+            ),
+            JitterStatistic::Seed => (
+                check(
+                    "jitter % (seed: CV of means)",
+                    Bound::Below,
+                    self.max_jitter_pct,
+                    j.seed_pct,
+                ),
+                j.seed_ms,
+                format!(
+                    "judged on the seed's CV of per-second means; the robust figure \
+                     (MAD of per-second medians / median) reads {:.1} %",
+                    j.robust_pct
+                ),
+            ),
+        };
+        let tolerance_ms = self.jitter_tolerance_ms;
+        if tolerance_ms <= 0.0 {
+            return by_pct.with_detail(format!("{detail}; the % alone (tolerance 0)"));
         }
+        // NaN (nothing measured) is not within any tolerance.
+        let within = spread_ms < tolerance_ms;
+        let verdict = match (by_pct.pass, within) {
+            (true, _) => "held by the %",
+            (false, true) => "held by the tolerance alone",
+            (false, false) => "held by neither",
+        };
+        let pass = by_pct.pass || within;
+        Criterion { pass, ..by_pct }.with_detail(format!(
+            "{detail}; spread {spread_ms:.3} ms; holds when the % < {} or the spread < \
+             {tolerance_ms} ms (--jitter-tolerance-ms): {verdict}",
+            self.max_jitter_pct
+        ))
     }
 }
 
@@ -183,6 +209,8 @@ mod tests {
             jitter: Some(crate::load::spread::Jitter {
                 seed_pct: 33.0,
                 robust_pct: 4.0,
+                seed_ms: 1.0,
+                robust_ms: 0.1,
             }),
             ..Observed::default()
         };
@@ -195,8 +223,44 @@ mod tests {
             ..Thresholds::default()
         };
         let c = seed.evaluate(&o);
-        assert!(!c[0].pass);
+        assert!(!c[0].pass, "33 % and a spread of 1 ms");
         assert_eq!(c[0].observed, 33.0);
+    }
+
+    /// At sub-ms latencies a 20 % swing is a few µs: the tolerance holds
+    /// it; a spread of a millisecond or more fails as the seed's would.
+    #[test]
+    fn jitter_holds_on_the_percentage_or_within_the_tolerance() {
+        let judge = |tolerance_ms: f64, robust_pct: f64, robust_ms: f64| {
+            let o = Observed {
+                jitter: Some(crate::load::spread::Jitter {
+                    seed_pct: 0.0,
+                    robust_pct,
+                    seed_ms: 0.0,
+                    robust_ms,
+                }),
+                ..Observed::default()
+            };
+            let t = Thresholds {
+                jitter_tolerance_ms: tolerance_ms,
+                ..Thresholds::default()
+            };
+            t.evaluate(&o).remove(0)
+        };
+        let c = judge(0.5, 21.0, 0.03);
+        assert!(c.pass, "{c:?}");
+        assert_eq!(c.observed, 21.0, "the criterion observes the %");
+        assert!(
+            c.detail.contains("held by the tolerance alone"),
+            "{}",
+            c.detail
+        );
+        let c = judge(0.5, 30.0, 1.2);
+        assert!(!c.pass, "{c:?}");
+        assert!(c.detail.contains("held by neither"), "{}", c.detail);
+        assert!(!judge(0.0, 21.0, 0.03).pass, "tolerance 0: the % alone");
+        assert!(judge(0.5, 10.0, 2.0).pass, "held by the %");
+        assert!(!judge(0.5, f64::NAN, f64::NAN).pass, "nothing measured");
     }
 
     #[test]
