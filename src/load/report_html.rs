@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::report::{Latency, RunReport};
+use super::report::{Latency, RunReport, Step};
 use super::svg::{escape, line_chart, Chart, Series};
 use super::table::number;
 
@@ -286,10 +286,7 @@ fn latency_table(h: &mut String, r: &RunReport) {
 
 fn details(h: &mut String, r: &RunReport) {
     if !r.steps.is_empty() {
-        let costs = r
-            .steps
-            .iter()
-            .any(|s| s.server_cpu_us_per_request.is_some() || s.machine_steal_pct.is_some());
+        let costs = Step::any_costs(&r.steps);
         h.push_str("<h2>Parts</h2><table><tr><th>part</th><th>clients</th><th>requests</th><th>req/s</th><th>mean ms</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>server p50 ms</th><th>server p99 ms</th>");
         if costs {
             h.push_str("<th>server CPU µs/req</th><th>steal %</th>");
@@ -307,14 +304,8 @@ fn details(h: &mut String, r: &RunReport) {
                 (false, false) => "<td class=\"bad\">FAIL</td>",
             };
             let cost = if costs {
-                let or_dash = |v: Option<f64>, digits: usize| {
-                    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
-                };
-                format!(
-                    "<td>{}</td><td>{}</td>",
-                    or_dash(s.server_cpu_us_per_request, 2),
-                    or_dash(s.machine_steal_pct, 1)
-                )
+                let (cpu_us, steal_pct) = s.cost_cells();
+                format!("<td>{cpu_us}</td><td>{steal_pct}</td>")
             } else {
                 String::new()
             };

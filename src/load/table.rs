@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::report::{Latency, RunReport};
+use super::report::{Latency, RunReport, Step};
 
 /// The whole table as text.
 pub fn render(r: &RunReport) -> String {
@@ -71,10 +71,7 @@ pub fn render(r: &RunReport) -> String {
         let judged = r.steps.iter().any(|s| !s.criteria.is_empty());
         // Server CPU per request and steal, where the scenario measured
         // them (soak).
-        let costs = r
-            .steps
-            .iter()
-            .any(|s| s.server_cpu_us_per_request.is_some() || s.machine_steal_pct.is_some());
+        let costs = Step::any_costs(&r.steps);
         let _ = writeln!(
             out,
             "\n  {:<26} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10}{}{}",
@@ -106,14 +103,8 @@ pub fn render(r: &RunReport) -> String {
                 (true, false) => "   FAIL",
             };
             let cost = if costs {
-                let or_dash = |v: Option<f64>, digits: usize| {
-                    v.map_or("-".to_string(), |v| format!("{v:.digits$}"))
-                };
-                format!(
-                    " {:>14} {:>10}",
-                    or_dash(st.server_cpu_us_per_request, 2),
-                    or_dash(st.machine_steal_pct, 1)
-                )
+                let (cpu_us, steal_pct) = st.cost_cells();
+                format!(" {cpu_us:>14} {steal_pct:>10}")
             } else {
                 String::new()
             };

@@ -52,6 +52,25 @@ impl Step {
     pub fn passed(&self) -> bool {
         self.criteria.iter().all(|c| c.pass)
     }
+
+    /// Whether any of `steps` carries the cost figures (server CPU per
+    /// request, steal): the reports show their columns only then.
+    pub fn any_costs(steps: &[Step]) -> bool {
+        steps
+            .iter()
+            .any(|s| s.server_cpu_us_per_request.is_some() || s.machine_steal_pct.is_some())
+    }
+
+    /// The cost figures as the reports print them, "-" where not measured:
+    /// (server CPU µs per request, steal %).
+    pub fn cost_cells(&self) -> (String, String) {
+        let or_dash =
+            |v: Option<f64>, digits: usize| v.map_or("-".to_string(), |v| format!("{v:.digits$}"));
+        (
+            or_dash(self.server_cpu_us_per_request, 2),
+            or_dash(self.machine_steal_pct, 1),
+        )
+    }
 }
 
 /// Latency figures of one part of a scenario.
