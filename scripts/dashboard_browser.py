@@ -336,6 +336,10 @@ def run_check(args, chromium):
         server_cpu = 100 * (cpu_seconds(after) - cpu_seconds(before)) / dt
         check(near(v.get("badge-cpu"), server_cpu, 0.3, 5),
               f"window CPU {v.get('badge-cpu')} % ≈ /api/metrics over the same time {server_cpu:.1f} % (100 % = one core)")
+        # Steal: per second, so only its presence and range can be checked.
+        check("stealSeconds" in after.get("machine", {}) and v.get("steal") is not None
+              and 0 <= v["steal"] <= 100,
+              f"steal {v.get('steal')} % of the machine shown, from /api/metrics machine")
         check(v.get("server") == after["process"]["pid"], "pid shown")
         check(page["state"] == "live" and page["banner"] == "", "live, no banner")
         load.wait(timeout=30)

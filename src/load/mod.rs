@@ -16,7 +16,6 @@ pub(crate) mod epoll_loop;
 pub(crate) mod executors;
 pub(crate) mod histogram;
 pub(crate) mod live;
-pub(crate) mod machine_cpu;
 pub(crate) mod outcome;
 pub(crate) mod pool;
 pub(crate) mod proc_pid;

@@ -3,6 +3,7 @@
 //! two renderings of it all (`/api/metrics` JSON, `/metrics` Prometheus text).
 //! The shards only count; merging and rendering run on the control executor.
 
+pub(crate) mod machine_cpu;
 pub(crate) mod process;
 mod procfs;
 pub(crate) mod prometheus;

@@ -36,7 +36,7 @@ pub struct ProcessStats {
 }
 
 /// Clock ticks per second for `/proc/*/stat` times.
-fn ticks_per_second() -> f64 {
+pub(crate) fn ticks_per_second() -> f64 {
     // SAFETY: sysconf has no memory-safety preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if t > 0 {

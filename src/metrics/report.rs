@@ -38,6 +38,8 @@ struct Report<'a> {
     latency: LatencyJson,
     connections: &'a ConnectionStats,
     cpu: CpuJson,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    machine: Option<MachineJson>,
     fds: FdsJson,
     context_switches: SwitchesJson,
     threads: u64,
@@ -180,6 +182,18 @@ struct CpuJson {
     system_seconds: f64,
 }
 
+/// The whole machine's CPU time, all cores, and the part of it the
+/// hypervisor gave to someone else (steal), from `/proc/stat`: the
+/// dashboard shows steal beside the server's CPU, because on a VM whose host
+/// takes CPU away latency grows while the server has not changed. Machine
+/// figures are a node exporter's business in Prometheus, so only here.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MachineJson {
+    cpu_seconds: f64,
+    steal_seconds: f64,
+}
+
 #[derive(Serialize)]
 struct FdsJson {
     open: u64,
@@ -252,6 +266,13 @@ pub fn json(merged: &Merged, process: &ProcessInfo) -> Vec<u8> {
             user_seconds: p.cpu_user_seconds,
             system_seconds: p.cpu_system_seconds,
         },
+        machine: super::machine_cpu::read().map(|t| {
+            let ticks_per_s = super::process::ticks_per_second();
+            MachineJson {
+                cpu_seconds: t.total as f64 / ticks_per_s,
+                steal_seconds: t.steal as f64 / ticks_per_s,
+            }
+        }),
         fds: FdsJson {
             open: p.open_fds,
             limit: p.max_fds,
@@ -316,6 +337,8 @@ mod tests {
             "/connections/rejected",
             "/cpu/userSeconds",
             "/cpu/systemSeconds",
+            "/machine/cpuSeconds",
+            "/machine/stealSeconds",
             "/fds/open",
             "/fds/limit",
             "/contextSwitches/voluntary",

@@ -7,12 +7,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use super::super::machine_cpu;
 use super::super::proc_pid;
 use super::super::server_latency::{self, Mark};
 use super::super::target::Target;
 use super::metrics_body::parse_value;
 use super::sampled::{Reading, Sampled};
+use crate::metrics::machine_cpu;
 
 /// Where server figures come from.
 #[derive(Clone, Debug)]

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use super::super::machine_cpu;
 use super::super::proc_pid;
 use super::super::server_latency::Mark;
+use crate::metrics::machine_cpu;
 use crate::shard::routes::RouteClass;
 
 /// One raw reading.

@@ -1,5 +1,7 @@
-//! The load generator's own machine, from `/proc/stat`: how much of its CPU
-//! time the hypervisor gave to someone else (steal).
+//! The machine's CPU time, from `/proc/stat`: how much of it the hypervisor
+//! gave to someone else (steal). The load generator reads it beside each
+//! server sample; the server reports it in `/api/metrics` (`machine`), for
+//! the dashboard.
 //!
 //! Why: on a VM whose host takes CPU away, the clients' latency grows while
 //! the server has not changed: an hour's soak here went from 0.8 to 3.9 ms
@@ -40,8 +42,11 @@ pub fn parse(line: &str) -> Option<CpuTicks> {
 }
 
 /// Reads this machine's ticks now; `None` where `/proc/stat` is missing.
+/// Only the first line is read, into a stack buffer: no allocation.
 pub fn read() -> Option<CpuTicks> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    // "cpu" and ten counters of at most 20 digits each.
+    let mut buf = [0u8; 256];
+    let stat = super::procfs::read_file(&mut buf, &["/proc/stat"])?;
     parse(stat.lines().next()?)
 }
 
